@@ -1,0 +1,15 @@
+"""One module per algorithm, each with Config, State, init, update and act (DESIGN.md)."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+ALGORITHMS = {"dql": "diffrl.agents.dql"}
+
+
+def get_agent(name: str) -> ModuleType:
+    """The module implementing algorithm `name` (e.g. "dql")."""
+    if name not in ALGORITHMS:
+        raise KeyError(f"unknown algorithm {name!r}; available: {', '.join(sorted(ALGORITHMS))}")
+    return importlib.import_module(ALGORITHMS[name])

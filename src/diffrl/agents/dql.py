@@ -1,0 +1,230 @@
+"""Diffusion-QL (Wang, Hunt & Zhou, ICLR 2023), as the official code runs it (ALGORITHMS.md §1).
+
+The policy is a conditional DDPM over actions (N = 5, vp schedule, ε-prediction). The actor loss
+is the diffusion behaviour-cloning loss plus η times a normalised Q term, back-propagated through
+the whole reverse chain. Twin critics learn from next actions sampled by an EMA copy of the actor.
+
+Per step (§1.5): critic update → actor update → EMA (every 5 steps from step 1000) → Polyak critic
+target → step + 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from diffrl import nets
+from diffrl.agents import common
+from diffrl.agents.common import Batch, LRSchedule, Spec
+from diffrl.diffusion import ddpm
+
+MODES = ("reference", "clean")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Diffusion-QL hyperparameters; defaults are the paper's Gym-MuJoCo settings."""
+
+    n_steps: int = 5  # diffusion steps N
+    beta_schedule: str = "vp"  # vp | linear | cosine
+    clip_denoised: bool = True  # clip x̂₀ to the action box inside the sampler
+    hidden: int = 256  # width of denoiser and critic layers
+    actor_lr: float = 3e-4  # per-task actor learning rate
+    critic_lr: float = 3e-4  # the official code uses 3e-4 for the critic on every task
+    eta: float = 1.0  # weight of the normalised Q term
+    gamma: float = 0.99  # discount
+    tau: float = 0.005  # Polyak rate of the critic target
+    grad_norm: float = 9.0  # global grad-norm clip for actor and critic (gn); ≤ 0 disables
+    max_q_backup: bool = False  # Bellman target: max over 10 EMA samples per head, then min
+    backup_samples: int = 10  # next actions per state for the max-Q backup
+    ema_decay: float = 0.995  # EMA of the actor that produces target actions
+    ema_every: int = 5  # EMA update period in steps
+    ema_start: int = 1000  # first step of EMA updates
+    lr_decay: bool = True  # cosine learning-rate decay (see `mode` for how it is stepped)
+    total_steps: int = 2_000_000  # length of training, for the lr schedule
+    eval_every: int = 50_000  # steps between evaluations (reference lr stepping interval)
+    mode: str = "reference"  # reference: official quirks; clean: EMA warm start, per-step cosine
+    candidates: int = 50  # evaluation: actions sampled per state and ranked by the target critic
+    selection: str = "softmax"  # evaluation: softmax | argmax | none (plain sample)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.selection not in common.SELECTIONS:
+            raise ValueError(f"selection must be one of {common.SELECTIONS}")
+        ddpm.betas_for(self.beta_schedule, self.n_steps)  # validates the schedule name
+
+    def lr_schedule(self, base: float) -> LRSchedule:
+        if self.mode == "clean":
+            return LRSchedule(base, self.lr_decay, period=self.total_steps, interval=1)
+        epochs = max(1, self.total_steps // 1000)
+        return LRSchedule(base, self.lr_decay, epochs * self.eval_every, self.eval_every)
+
+
+@struct.dataclass
+class State:
+    actor: Any
+    actor_opt: Any
+    ema_actor: Any
+    critic: Any
+    critic_opt: Any
+    critic_target: Any
+    step: jax.Array
+
+
+def _tx(config: Config):
+    return common.adam(config.grad_norm)
+
+
+def init(config: Config, spec: Spec, key: jax.Array) -> State:
+    k_actor, k_critic = jax.random.split(key)
+    actor = nets.denoiser_init(k_actor, spec.obs_dim, spec.action_dim, config.hidden)
+    critic = nets.critic_init(k_critic, spec.obs_dim, spec.action_dim, config.hidden)
+    tx = _tx(config)
+    return State(
+        actor=actor,
+        actor_opt=tx.init(actor),
+        ema_actor=jax.tree.map(jnp.copy, actor),  # own buffers: the train step donates state
+        critic=critic,
+        critic_opt=tx.init(critic),
+        critic_target=jax.tree.map(jnp.copy, critic),
+        step=jnp.zeros((), jnp.int32),
+    )
+
+
+# -- the policy -------------------------------------------------------------------------------
+def sample_actions(
+    config: Config, spec: Spec, actor: Any, obs: jax.Array, key: jax.Array
+) -> jax.Array:
+    """One action per state from the full reverse chain (differentiable in `actor`)."""
+    sched = ddpm.make_schedule(config.beta_schedule, config.n_steps)
+    feat = nets.denoiser_state_features(actor, obs, spec.action_dim)
+
+    def eps_fn(x, t, _):
+        return nets.denoiser_apply_features(actor, x, t[0], feat)
+
+    return ddpm.sample(
+        sched, eps_fn, obs, key, spec.action_dim, spec.max_action, config.clip_denoised
+    )
+
+
+def bc_loss(config: Config, actor: Any, obs: jax.Array, actions: jax.Array, key) -> jax.Array:
+    sched = ddpm.make_schedule(config.beta_schedule, config.n_steps)
+
+    def eps_fn(x, t, s):
+        return nets.denoiser_apply(actor, x, t, s)
+
+    return ddpm.eps_loss(sched, eps_fn, actions, obs, key)
+
+
+# -- losses -----------------------------------------------------------------------------------
+def critic_targets(config: Config, spec: Spec, state: State, batch: Batch, key) -> jax.Array:
+    n = config.backup_samples if config.max_q_backup else 1
+    next_obs = jnp.repeat(batch.next_observations, n, axis=0)
+    next_a = sample_actions(config, spec, state.ema_actor, next_obs, key)
+    target_q = nets.critic_apply(state.critic_target, next_obs, next_a)
+    return common.bellman_target(batch.rewards, batch.not_done, target_q, config.gamma, n)
+
+
+def critic_loss(critic: Any, batch: Batch, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+    q = nets.critic_apply(critic, batch.observations, batch.actions)
+    loss = ((q - y[None]) ** 2).mean(axis=1).sum()
+    return loss, q
+
+
+def actor_terms(
+    config: Config, spec: Spec, actor: Any, critic: Any, batch: Batch, key: jax.Array
+) -> dict:
+    """L_bc and the random-head normalised Q term L_q on the online critic (§1.4)."""
+    k_bc, k_pi, k_head = jax.random.split(key, 3)
+    l_bc = bc_loss(config, actor, batch.observations, batch.actions, k_bc)
+    a_pi = sample_actions(config, spec, actor, batch.observations, k_pi)
+    q_pi = nets.critic_apply(critic, batch.observations, a_pi)
+    l_q = common.normalized_q_loss(q_pi, k_head)
+    return {"bc_loss": l_bc, "q_loss": l_q, "q_policy": q_pi.min(0).mean()}
+
+
+# -- one gradient step ------------------------------------------------------------------------
+def update_critic(config: Config, spec: Spec, state: State, batch: Batch, key):
+    y = critic_targets(config, spec, state, batch, key)
+    (loss, q), grads = jax.value_and_grad(critic_loss, has_aux=True)(state.critic, batch, y)
+    lr = config.lr_schedule(config.critic_lr)(state.step)
+    critic, opt, gnorm = common.optimizer_step(
+        _tx(config), grads, state.critic_opt, state.critic, lr
+    )
+    metrics = {"critic_loss": loss, "q_data": q.mean(), "target_q": y.mean(), "critic_gn": gnorm}
+    return state.replace(critic=critic, critic_opt=opt), metrics
+
+
+def update_actor(config: Config, spec: Spec, state: State, batch: Batch, key, weight_bc, eta):
+    """One actor step on weight_bc·L_bc + eta·L_q (DQL: 1 and η; DiffCPS: λ and 1)."""
+
+    def loss_fn(actor):
+        terms = actor_terms(config, spec, actor, state.critic, batch, key)
+        return weight_bc * terms["bc_loss"] + eta * terms["q_loss"], terms
+
+    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.actor)
+    lr = config.lr_schedule(config.actor_lr)(state.step)
+    actor, opt, gnorm = common.optimizer_step(_tx(config), grads, state.actor_opt, state.actor, lr)
+    metrics = {"actor_loss": loss, "actor_gn": gnorm, "actor_lr": lr, **aux}
+    return state.replace(actor=actor, actor_opt=opt), metrics
+
+
+def finish_step(config: Config, state: State) -> State:
+    """EMA of the actor, Polyak of the critic target, step + 1."""
+    ema = common.ema_step(
+        state.ema_actor,
+        state.actor,
+        state.step,
+        config.ema_decay,
+        config.ema_every,
+        config.ema_start,
+        warm_start=config.mode == "clean",
+    )
+    target = common.polyak(state.critic_target, state.critic, config.tau)
+    return state.replace(ema_actor=ema, critic_target=target, step=state.step + 1)
+
+
+def update(
+    config: Config, spec: Spec, state: State, batch: Batch, key: jax.Array
+) -> tuple[State, dict]:
+    k_critic, k_actor = jax.random.split(key)
+    state, m_critic = update_critic(config, spec, state, batch, k_critic)
+    state, m_actor = update_actor(config, spec, state, batch, k_actor, 1.0, config.eta)
+    return finish_step(config, state), {**m_critic, **m_actor}
+
+
+# -- acting -----------------------------------------------------------------------------------
+def act(
+    config: Config,
+    spec: Spec,
+    state: State,
+    obs: jax.Array,
+    key: jax.Array,
+    selection: str | None = None,
+    candidates: int | None = None,
+) -> jax.Array:
+    """Actions for a batch of states from the online actor.
+
+    With selection `softmax`/`argmax`, `candidates` actions are sampled per state and one is chosen
+    by the target critic's min-Q (the official evaluation); `none` returns a plain sample.
+    """
+    how = selection or config.selection
+    k = candidates or config.candidates
+    if how == "none" or k <= 1:
+        return sample_actions(config, spec, state.actor, obs, key)
+    k_sample, k_pick = jax.random.split(key)
+    rep = jnp.repeat(obs, k, axis=0)
+    cands = sample_actions(config, spec, state.actor, rep, k_sample)
+    q = nets.critic_apply(state.critic_target, rep, cands).min(axis=0)
+    b = obs.shape[0]
+    return common.select_candidates(q.reshape(b, k), cands.reshape(b, k, -1), how, k_pick)
+
+
+def selection_metric() -> str:
+    """The metric the offline model-selection rule ranks evaluations by (§1.8)."""
+    return "bc_loss"

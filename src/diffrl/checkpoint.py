@@ -1,0 +1,59 @@
+"""Checkpoints: the whole training state as msgpack, written atomically (temp file + rename)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from flax import serialization
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable or does not belong to this run."""
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that a reader sees the old file or the new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    write_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def save(path: Path, target: Any, meta: dict[str, Any]) -> None:
+    """Save a pytree `target` and a JSON-able `meta` dict (step, fingerprint, ...) atomically."""
+    payload = {"meta": json.dumps(meta), "tree": serialization.to_state_dict(target)}
+    write_atomic(path, serialization.msgpack_serialize(payload))
+
+
+def load(path: Path, template: Any) -> tuple[Any, dict[str, Any]]:
+    """Restore a pytree shaped like `template` and its meta dict."""
+    try:
+        payload = serialization.msgpack_restore(Path(path).read_bytes())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: checkpoint file not found") from None
+    except Exception as exc:  # msgpack raises several types for damaged files
+        raise CheckpointError(f"{path}: checkpoint is unreadable ({exc})") from None
+    if not isinstance(payload, dict) or "tree" not in payload or "meta" not in payload:
+        raise CheckpointError(f"{path}: not a diffrl checkpoint (no 'tree'/'meta' entries)")
+    try:
+        tree = serialization.from_state_dict(template, payload["tree"])
+    except Exception as exc:
+        raise CheckpointError(
+            f"{path}: checkpoint does not match this run's configuration ({exc})"
+        ) from None
+    return tree, json.loads(payload["meta"])

@@ -1,0 +1,125 @@
+"""Policy evaluation: vectorised Gymnasium rollouts with normalised scores."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+# policy(obs (E, S) float32, step index) -> actions (E, A)
+PolicyFn = Callable[[np.ndarray, int], np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvSpec:
+    """Where a policy is evaluated, and how raw returns become normalised scores."""
+
+    env_id: str
+    env_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    ref_min_score: float | None = None
+    ref_max_score: float | None = None
+
+    def normalize(self, returns: np.ndarray) -> np.ndarray | None:
+        if self.ref_min_score is None or self.ref_max_score is None:
+            return None
+        span = self.ref_max_score - self.ref_min_score
+        return 100.0 * (np.asarray(returns, np.float64) - self.ref_min_score) / span
+
+
+def make_vector_env(spec: EnvSpec, n: int):
+    """`n` copies in one process: on 2 cores SyncVectorEnv beats AsyncVectorEnv (DATA.md §1)."""
+    import gymnasium as gym
+
+    fns = [lambda: gym.make(spec.env_id, **spec.env_kwargs) for _ in range(n)]
+    return gym.vector.SyncVectorEnv(fns)
+
+
+def rollout(spec: EnvSpec, policy: PolicyFn, episodes: int, seed: int) -> dict[str, Any]:
+    """Run `episodes` episodes in parallel, env i seeded `seed + i`; one episode per env.
+
+    Returns per-episode returns and lengths, their means and the normalised score (×100) when
+    reference returns are known.
+    """
+    env = make_vector_env(spec, episodes)
+    try:
+        obs, _ = env.reset(seed=[seed + i for i in range(episodes)])
+        returns = np.zeros(episodes)
+        lengths = np.zeros(episodes, np.int64)
+        alive = np.ones(episodes, bool)
+        t = 0
+        while alive.any():
+            actions = np.asarray(policy(np.asarray(obs, np.float32), t))
+            obs, rew, term, trunc, _ = env.step(actions)
+            returns += np.where(alive, rew, 0.0)
+            lengths += alive
+            alive &= ~(np.asarray(term) | np.asarray(trunc))
+            t += 1
+    finally:
+        env.close()
+    return summarize_returns(spec, returns, lengths)
+
+
+def summarize_returns(spec: EnvSpec, returns: np.ndarray, lengths: np.ndarray) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "env_id": spec.env_id,
+        "episodes": len(returns),
+        "return_mean": float(np.mean(returns)),
+        "return_std": float(np.std(returns)),
+        "length_mean": float(np.mean(lengths)),
+        "returns": [float(r) for r in returns],
+    }
+    scores = spec.normalize(returns)
+    if scores is not None:
+        result["score"] = float(np.mean(scores))
+        result["score_std"] = float(np.std(scores))
+    return result
+
+
+class GymEvaluator:
+    """Evaluates a run's policy in its Gymnasium environment (seeded `seed + 100`, as the
+    official code, so every evaluation starts from the same states)."""
+
+    def __init__(self, spec: EnvSpec, episodes: int, seed: int, action_info: dict) -> None:
+        self.spec = spec
+        self.episodes = episodes
+        self.seed = seed
+        self.action_info = action_info
+
+    @classmethod
+    def for_run(cls, run) -> GymEvaluator | None:
+        cfg, data = run.cfg, run.data
+        env_id = cfg.env or data.env_id
+        if env_id is None or cfg.eval_episodes <= 0:
+            return None
+        kwargs = data.env_kwargs if env_id == data.env_id else {}
+        spec = EnvSpec(env_id, dict(kwargs), data.ref_min_score, data.ref_max_score)
+        action_info = {
+            k: getattr(run.acfg, k) for k in ("selection", "candidates") if hasattr(run.acfg, k)
+        }
+        return cls(spec, cfg.eval_episodes, cfg.seed + 100, action_info)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "env_id": self.spec.env_id,
+            "env_kwargs": self.spec.env_kwargs,
+            "episodes": self.episodes,
+            "seed": self.seed,
+            "ref_min_score": self.spec.ref_min_score,
+            "ref_max_score": self.spec.ref_max_score,
+            **self.action_info,
+        }
+
+    def __call__(self, act_fn, key) -> dict[str, Any]:
+        import jax
+
+        t0 = time.perf_counter()
+
+        def policy(obs: np.ndarray, t: int) -> np.ndarray:
+            return act_fn(obs, jax.random.fold_in(key, t))
+
+        result = rollout(self.spec, policy, self.episodes, self.seed)
+        result["eval_seconds"] = time.perf_counter() - t0
+        return result

@@ -1,0 +1,25 @@
+"""Per-task hyperparameters from the papers' official code, as data (one table per algorithm)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from diffrl.presets import dql
+
+TABLES: dict[str, dict[str, dict[str, Any]]] = {"dql": dql.PRESETS}
+
+
+def get_preset(algo: str, name: str) -> dict[str, Any]:
+    """The preset `name` of `algo` as a dict of Config and run fields."""
+    table = TABLES.get(algo)
+    if table is None:
+        raise KeyError(
+            f"no presets for algorithm {algo!r}; algorithms with presets: {sorted(TABLES)}"
+        )
+    if name not in table:
+        raise KeyError(f"unknown {algo} preset {name!r}; known presets: {', '.join(sorted(table))}")
+    return dict(table[name])
+
+
+def preset_names(algo: str) -> list[str]:
+    return sorted(TABLES.get(algo, {}))

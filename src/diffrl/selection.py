@@ -1,0 +1,77 @@
+"""Model selection over a run's evaluations: final, best during training, offline-selected.
+
+Offline selection (ALGORITHMS.md §1.8) ranks evaluations by the mean behaviour-cloning loss of
+the training window before each one and takes the top_k-th smallest. The official code indexes
+this wrongly (`argsort(loss) == top_k` used as a mask); `reference` mode keeps that rule so
+scores can be compared with the paper, `clean` mode uses `argsort(loss)[top_k]`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from diffrl.runlog import read_records
+
+
+def offline_index(window_losses: list[float], top_k: int, mode: str) -> int:
+    """Index of the evaluation offline selection picks."""
+    losses = np.asarray(window_losses, np.float64)
+    k = min(top_k, len(losses) - 1)
+    order = np.argsort(losses, kind="stable")
+    if mode == "clean":
+        return int(order[k])
+    return int(np.flatnonzero(order == k)[0])  # the official mask: the rank of evaluation k
+
+
+def window_means(records: list[dict[str, Any]], metric: str) -> list[float | None]:
+    """Mean of `metric` over the train records between consecutive evaluations."""
+    means, window = [], []
+    for r in records:
+        if r["kind"] == "train" and metric in r:
+            window.append(r[metric])
+        elif r["kind"] == "eval":
+            means.append(float(np.mean(window)) if window else None)
+            window = []
+    return means
+
+
+def _entry(record: dict[str, Any]) -> dict[str, Any]:
+    drop = {"kind", "returns"}
+    return {k: v for k, v in record.items() if k not in drop}
+
+
+def summarize(out: Path, cfg, module) -> dict[str, Any]:
+    """summary.json: the three selection rules side by side, with what produced the numbers."""
+    records = read_records(Path(out) / "metrics.jsonl")
+    evals = [r for r in records if r["kind"] == "eval"]
+    metric = module.selection_metric()
+    summary: dict[str, Any] = {
+        "algo": cfg.algo,
+        "dataset": cfg.dataset,
+        "preset": cfg.preset,
+        "mode": cfg.mode,
+        "seed": cfg.seed,
+        "steps": cfg.steps,
+        "evaluations": len(evals),
+        "final": None,
+        "best": None,
+        "offline_selected": None,
+    }
+    if not evals:
+        return summary
+    scores = [e.get("score", float("-inf")) for e in evals]
+    summary["final"] = _entry(evals[-1])
+    summary["best"] = _entry(evals[int(np.argmax(scores))])
+    losses = window_means(records, metric)
+    if all(v is not None for v in losses):
+        idx = offline_index(losses, cfg.top_k, cfg.mode)
+        rule = "argsort(loss)[top_k]" if cfg.mode == "clean" else "official mask (issue #22)"
+        summary["offline_selected"] = {
+            **_entry(evals[idx]),
+            "rule": f"rank by mean {metric} of the preceding window, top_k={cfg.top_k}, {rule}",
+            "window_loss": losses[idx],
+        }
+    return summary
