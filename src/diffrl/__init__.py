@@ -1,3 +1,36 @@
-"""diffrl: offline reinforcement learning with diffusion policies (Diffusion-QL, DTQL, DiffCPS)."""
+"""diffrl: offline reinforcement learning with diffusion policies (Diffusion-QL, DTQL, DiffCPS).
+
+Public API: `load_dataset`, `RunConfig`, `fit`, `load_policy`, `evaluate_run`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from diffrl.data import OfflineDataset, load_dataset
 
 __version__ = "0.1.0"
+
+
+def fit(config: Any, out: str | Path, progress: bool = True) -> dict[str, Any]:
+    """Train a run described by a `RunConfig` into directory `out`; returns its summary."""
+    from diffrl import train as _train
+
+    return _train.execute(_train.new_run(config, Path(out)), progress=progress)
+
+
+def __getattr__(name: str) -> Any:
+    # heavy modules load on first use, so `import diffrl` stays fast
+    if name == "RunConfig":
+        from diffrl.train import RunConfig
+
+        return RunConfig
+    if name in ("load_policy", "evaluate_run"):
+        from diffrl import policy
+
+        return getattr(policy, name)
+    raise AttributeError(name)
+
+
+__all__ = ["OfflineDataset", "RunConfig", "evaluate_run", "fit", "load_dataset", "load_policy"]

@@ -47,7 +47,11 @@ def optimizer_step(
     """One clipped-Adam step with learning rate `lr`; also returns the raw gradient norm."""
     updates, opt_state = tx.update(grads, opt_state, params)
     params = jax.tree.map(lambda p, u: p - lr * u, params, updates)
-    return params, opt_state, optax.global_norm(grads)
+    return params, opt_state, global_norm(grads)
+
+
+def global_norm(tree: Params) -> jax.Array:
+    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
 
 
 @dataclasses.dataclass(frozen=True)

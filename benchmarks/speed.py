@@ -1,0 +1,111 @@
+"""Training steps/s and action latency, one JSON line per algorithm.
+
+    python benchmarks/speed.py --algo dql [--batch 256 --obs 17 --act 6 --repeats 7]
+
+Training: the library's own jitted `lax.scan` chunk (train.make_chunk_fn) on random device data of
+100 000 transitions, batches sampled inside the scan as in real runs; steps/s is the median over
+`--repeats` timed chunks after one compile-and-warm-up call. Latency: one jitted `act` call on a
+single state, timed to the result being ready on the host (median of many calls), as a plain
+sample (`latency_ms_b1`) and with 50 candidates ranked by the target critic (`latency_ms_k50`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from diffrl.agents import get_agent
+from diffrl.agents.common import Batch, Spec
+from diffrl.train import make_chunk_fn
+
+
+def random_data(n: int, obs: int, act: int, seed: int = 0) -> Batch:
+    rng = np.random.default_rng(seed)
+    return Batch(
+        observations=jnp.asarray(rng.standard_normal((n, obs), np.float32)),
+        actions=jnp.asarray(rng.uniform(-1, 1, (n, act)).astype(np.float32)),
+        rewards=jnp.asarray(rng.standard_normal(n).astype(np.float32)),
+        next_observations=jnp.asarray(rng.standard_normal((n, obs), np.float32)),
+        not_done=jnp.asarray((rng.uniform(size=n) > 0.01).astype(np.float32)),
+    )
+
+
+def time_training(module, cfg, spec, data, batch: int, chunk: int, repeats: int) -> list[float]:
+    fn = make_chunk_fn(module, cfg, spec, batch, chunk)
+    state = module.init(cfg, spec, jax.random.PRNGKey(0))
+    key = jax.random.PRNGKey(1)
+    state, m = fn(state, data, key)  # compile + warm up
+    jax.block_until_ready(m)
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        state, m = fn(state, data, key)
+        jax.block_until_ready(m)
+        rates.append(chunk / (time.perf_counter() - t0))
+    return rates
+
+
+def time_action(module, cfg, spec, obs_dim: int, calls: int, **act_kwargs) -> float:
+    state = module.init(cfg, spec, jax.random.PRNGKey(0))
+    act = jax.jit(lambda s, o, k: module.act(cfg, spec, s, o, k, **act_kwargs))
+    obs = jnp.zeros((1, obs_dim), jnp.float32)
+    key = jax.random.PRNGKey(2)
+    np.asarray(act(state, obs, key))  # compile
+    times = []
+    for i in range(calls):
+        t0 = time.perf_counter()
+        np.asarray(act(state, obs, jax.random.fold_in(key, i)))
+        times.append(time.perf_counter() - t0)
+    return 1000.0 * statistics.median(times)
+
+
+def measure(algo: str, args: argparse.Namespace) -> dict:
+    module = get_agent(algo)
+    cfg = module.Config()
+    spec = Spec(args.obs, args.act, 1.0)
+    data = random_data(100_000, args.obs, args.act)
+    rates = time_training(module, cfg, spec, data, args.batch, args.chunk, args.repeats)
+    result = {
+        "algo": algo,
+        "steps_per_s": round(statistics.median(rates), 2),
+        "steps_per_s_runs": [round(r, 2) for r in rates],
+        "latency_ms_b1": round(time_action(module, cfg, spec, args.obs, args.calls,
+                                           selection="none"), 4),
+    }
+    if "candidates" in {f for f in cfg.__dataclass_fields__}:
+        result["latency_ms_k50"] = round(
+            time_action(module, cfg, spec, args.obs, args.calls, selection="softmax",
+                        candidates=50), 4)
+    result.update(
+        batch=args.batch, obs_dim=args.obs, action_dim=args.act,
+        n_steps=getattr(cfg, "n_steps", None), chunk=args.chunk,
+        backend=jax.default_backend(), devices=str(jax.devices()[0]),
+        cpu_count=os.cpu_count(), jax=jax.__version__, machine=platform.machine(),
+    )
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--algo", default="dql", help="comma-separated algorithms")
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--obs", type=int, default=17)
+    p.add_argument("--act", type=int, default=6)
+    p.add_argument("--chunk", type=int, default=200, help="updates per jitted call")
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--calls", type=int, default=2000, help="act calls for the latency median")
+    args = p.parse_args()
+    for algo in args.algo.split(","):
+        print(json.dumps(measure(algo.strip(), args)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

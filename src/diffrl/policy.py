@@ -1,0 +1,112 @@
+"""Trained policies as callables, and re-evaluation of a finished run (`diffrl eval`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from diffrl import checkpoint
+from diffrl.train import Run, RunError, make_act_fn, open_run
+
+WHICH = ("final", "best", "offline_selected")
+
+
+def checkpoint_step(run_dir: Path, which: str) -> int:
+    """The training step whose checkpoint `which` names, from the run's summary.json."""
+    if which not in WHICH:
+        raise RunError(f"which must be one of {WHICH}, got {which!r}")
+    path = Path(run_dir) / "summary.json"
+    if not path.exists():
+        raise RunError(f"{run_dir}: no summary.json; the run has not finished (resume it first)")
+    entry = json.loads(path.read_text()).get(which)
+    if not entry:
+        raise RunError(f"{path}: no '{which}' evaluation recorded in this run")
+    return int(entry["step"])
+
+
+@dataclasses.dataclass
+class Policy:
+    """`policy(obs) -> actions` for a batch (or a single) observation, numpy in and out."""
+
+    run: Run
+    state: Any
+    step: int
+    act_options: dict[str, Any]
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self._act = make_act_fn(self.run.module, self.run.acfg, self.run.spec, **self.act_options)
+        self._key = jax.random.PRNGKey(self.seed)
+        self._calls = 0
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs, np.float32)
+        single = obs.ndim == 1
+        batch = obs[None] if single else obs
+        key = jax.random.fold_in(self._key, self._calls)
+        self._calls += 1
+        actions = np.asarray(self._act(self.state, jnp.asarray(batch), key))
+        return actions[0] if single else actions
+
+
+def load_policy(
+    run_dir: str | Path, which: str = "final", seed: int = 0, **act_options: Any
+) -> Policy:
+    """Load the policy of a run: `final`, `best` (during training) or `offline_selected`.
+
+    `act_options` (e.g. selection="argmax", candidates=50) override the evaluation-time action
+    choice recorded in the run's configuration.
+    """
+    run = open_run(Path(run_dir))
+    step = checkpoint_step(run.out, which)
+    state, _ = checkpoint.load(run.checkpoint_path(step), run.template)
+    return Policy(run, state, step, {k: v for k, v in act_options.items() if v is not None}, seed)
+
+
+def evaluate_run(
+    run_dir: Path,
+    which: str = "final",
+    episodes: int | None = None,
+    selection: str | None = None,
+    candidates: int | None = None,
+    env: str | None = None,
+) -> dict[str, Any]:
+    """Evaluate a finished run's policy again; the result is written to a new eval file."""
+    from diffrl.evaluate import EnvSpec, rollout
+
+    policy = load_policy(run_dir, which, selection=selection, candidates=candidates)
+    run = policy.run
+    evaluator = run.evaluator
+    if run.cfg.dataset.startswith("bandit:"):
+        result = evaluator(lambda obs, key: policy(obs), None)
+        return _record(run_dir, which, policy, result)
+    if evaluator is None and env is None:
+        raise RunError(f"{run_dir}: the dataset records no environment; pass --env ENV_ID")
+    base = evaluator.spec if evaluator is not None else EnvSpec(env)
+    spec = dataclasses.replace(base, env_id=env, env_kwargs={}) if env else base
+    n = episodes or run.cfg.eval_episodes
+    result = rollout(spec, lambda obs, t: policy(obs), n, run.cfg.seed + 100)
+    return _record(run_dir, which, policy, result)
+
+
+def _record(run_dir: Path, which: str, policy: Policy, result: dict[str, Any]) -> dict[str, Any]:
+    """Write the evaluation to a new file in the run directory (never over an earlier one)."""
+    run = policy.run
+    result.update(which=which, step=policy.step, algo=run.cfg.algo, mode=run.cfg.mode,
+                  act_options=policy.act_options or "as trained")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = Path(run_dir) / f"eval-{which}-{stamp}.json"
+    n = 1
+    while out.exists():
+        n += 1
+        out = Path(run_dir) / f"eval-{which}-{stamp}-{n}.json"
+    checkpoint.write_json_atomic(out, result)
+    result["written"] = str(out)
+    return result

@@ -1,0 +1,24 @@
+"""Test-wide guards: no network, and a scratch working directory (mujoco writes MUJOCO_LOG.TXT)."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+_real_connect = socket.socket.connect
+
+
+def _guarded_connect(self, address):
+    host = address[0] if isinstance(address, tuple) else address
+    if isinstance(host, str) and (host.startswith("127.") or host in ("localhost", "::1")):
+        return _real_connect(self, address)
+    if self.family == socket.AF_UNIX:
+        return _real_connect(self, address)
+    raise RuntimeError(f"tests must not use the network (tried to connect to {address!r})")
+
+
+@pytest.fixture(autouse=True)
+def _no_network_and_scratch_cwd(monkeypatch, tmp_path_factory):
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
