@@ -77,20 +77,61 @@ def measure(algo: str, args: argparse.Namespace) -> dict:
         "algo": algo,
         "steps_per_s": round(statistics.median(rates), 2),
         "steps_per_s_runs": [round(r, 2) for r in rates],
-        "latency_ms_b1": round(time_action(module, cfg, spec, args.obs, args.calls,
-                                           selection="none"), 4),
+        "latency_ms_b1": round(
+            time_action(module, cfg, spec, args.obs, args.calls, selection="none"), 4
+        ),
     }
     if "candidates" in {f for f in cfg.__dataclass_fields__}:
         result["latency_ms_k50"] = round(
-            time_action(module, cfg, spec, args.obs, args.calls, selection="softmax",
-                        candidates=50), 4)
+            time_action(
+                module, cfg, spec, args.obs, args.calls, selection="softmax", candidates=50
+            ),
+            4,
+        )
     result.update(
-        batch=args.batch, obs_dim=args.obs, action_dim=args.act,
-        n_steps=getattr(cfg, "n_steps", None), chunk=args.chunk,
-        backend=jax.default_backend(), devices=str(jax.devices()[0]),
-        cpu_count=os.cpu_count(), jax=jax.__version__, machine=platform.machine(),
+        batch=args.batch,
+        obs_dim=args.obs,
+        action_dim=args.act,
+        n_steps=getattr(cfg, "n_steps", None),
+        chunk=args.chunk,
+        backend=jax.default_backend(),
+        devices=str(jax.devices()[0]),
+        cpu_count=os.cpu_count(),
+        jax=jax.__version__,
+        machine=platform.machine(),
     )
     return result
+
+
+def measure_baseline(args: argparse.Namespace) -> dict:
+    """The plain jitted step of naive_dql.py: one dispatch and one host batch per step."""
+    import naive_dql
+
+    host = random_data(100_000, args.obs, args.act)
+    arrays = [np.asarray(x) for x in host]
+    init, step = naive_dql.make_step(args.obs, args.act)
+    state = init(jax.random.PRNGKey(0))
+    batches = naive_dql.host_batches(arrays, args.batch)
+    key = jax.random.PRNGKey(1)
+    for i in range(3):  # compile + warm up
+        state = step(state, next(batches), jax.random.fold_in(key, i))
+    jax.block_until_ready(state)
+    rates = []
+    for r in range(args.repeats):
+        t0 = time.perf_counter()
+        for i in range(args.chunk):
+            state = step(state, next(batches), jax.random.fold_in(key, r * args.chunk + i))
+        jax.block_until_ready(state)
+        rates.append(args.chunk / (time.perf_counter() - t0))
+    return {
+        "algo": "dql-naive-baseline",
+        "steps_per_s": round(statistics.median(rates), 2),
+        "steps_per_s_runs": [round(x, 2) for x in rates],
+        "batch": args.batch,
+        "obs_dim": args.obs,
+        "action_dim": args.act,
+        "n_steps": 5,
+    }
 
 
 def main() -> None:
@@ -102,7 +143,14 @@ def main() -> None:
     p.add_argument("--chunk", type=int, default=200, help="updates per jitted call")
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--calls", type=int, default=2000, help="act calls for the latency median")
+    p.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also time the plain jitted DQL step of benchmarks/naive_dql.py",
+    )
     args = p.parse_args()
+    if args.baseline:
+        print(json.dumps(measure_baseline(args)), flush=True)
     for algo in args.algo.split(","):
         print(json.dumps(measure(algo.strip(), args)), flush=True)
 

@@ -315,8 +315,17 @@ def test_critic_loss_is_sum_of_head_mses(state0, batch):
     assert float(loss) == pytest.approx(expect, rel=1e-5)
 
 
+@pytest.fixture(scope="module")
+def state_mixed(state0):
+    """state0 with an EMA actor and a critic target that differ from the online networks."""
+    return state0.replace(
+        ema_actor=jax.tree.map(lambda x: np.asarray(x) * np.float32(0.9), state0.actor),
+        critic_target=jax.tree.map(lambda x: np.asarray(x) * np.float32(1.3), state0.critic),
+    )
+
+
 @pytest.mark.parametrize("max_q", [True, False])
-def test_critic_target_samples(state0, batch, monkeypatch, max_q):
+def test_critic_target_samples(state_mixed, batch, monkeypatch, max_q):
     cfg = dql.Config(hidden=32, max_q_backup=max_q)
     n = 10 if max_q else 1
     seen = {}
@@ -338,12 +347,15 @@ def test_critic_target_samples(state0, batch, monkeypatch, max_q):
     @jax.jit
     def run(state, batch, key):
         y = dql.critic_targets(cfg, SPEC, state, batch, key)
-        return y, seen["obs"], seen["action"], seen["q"]
+        q_target = real_critic(state.critic_target, seen["obs"], seen["action"])
+        return y, seen["obs"], seen["action"], seen["q"], q_target
 
-    y, obs, action, q = (np.asarray(v) for v in run(state0, batch, jax.random.PRNGKey(4)))
+    key = jax.random.PRNGKey(4)
+    y, obs, action, q, q_target = (np.asarray(v) for v in run(state_mixed, batch, key))
     assert seen["n_samples"] == n
     assert obs.shape == (B * n, SPEC.obs_dim) and action.shape == (B * n, SPEC.action_dim)
     assert q.shape == (2, B * n)
+    np.testing.assert_allclose(q, q_target, rtol=1e-6)  # scored by the target critic
     assert np.all(np.abs(action) <= np.float32(SPEC.max_action))
     nd, r = np.asarray(batch.not_done), np.asarray(batch.rewards)
     for b in range(B):
@@ -355,6 +367,14 @@ def test_critic_target_samples(state0, batch, monkeypatch, max_q):
         assert y[b] == pytest.approx(r[b] + cfg.gamma * nd[b] * best, rel=1e-5, abs=1e-6)
     if max_q:
         assert len({tuple(a) for a in action[:n].round(6)}) >= n - 3  # fresh EMA samples
+
+    # next actions come from the EMA actor: the online actor does not matter, the EMA one does
+    other_actor = state_mixed.replace(
+        actor=jax.tree.map(lambda x: np.asarray(x) - np.float32(0.1), state_mixed.actor)
+    )
+    np.testing.assert_array_equal(run(other_actor, batch, key)[0], y)
+    other_ema = state_mixed.replace(ema_actor=state_mixed.actor)
+    assert not np.allclose(run(other_ema, batch, key)[2], action)
 
 
 def test_finish_step_ema_schedule(state0):
@@ -372,7 +392,7 @@ def test_finish_step_ema_schedule(state0):
 
 
 @pytest.fixture(scope="module")
-def acted(state0):
+def acted(state_mixed):
     """act() with each selection rule, in one compilation; argmax's candidates are captured."""
     seen = {}
     real = common.select_candidates
@@ -388,13 +408,15 @@ def acted(state0):
             how: dql.act(CFG, SPEC, state, obs, key, selection=how, candidates=6)
             for how in ("none", "softmax", "argmax")
         }
+        out["online"] = dql.sample_actions(CFG, SPEC, state.actor, obs, key)
+        out["ema"] = dql.sample_actions(CFG, SPEC, state.ema_actor, obs, key)
         return out, seen["argmax"]
 
     obs = jnp.asarray(np.random.default_rng(5).normal(size=(16, SPEC.obs_dim)) * 3, jnp.float32)
     mp = pytest.MonkeyPatch()
     mp.setattr(common, "select_candidates", spy)
     try:
-        out, (q, cands) = run(state0, obs, jax.random.PRNGKey(6))
+        out, (q, cands) = run(state_mixed, obs, jax.random.PRNGKey(6))
     finally:
         mp.undo()
     assert set(seen) == {"softmax", "argmax"}  # "none" samples directly
@@ -410,13 +432,19 @@ def test_act_shapes_and_box(acted, how):
     assert np.abs(a).max() > 0.1  # not collapsed to zero
 
 
-def test_act_argmax_picks_best_target_q_candidate(state0, acted):
+def test_act_none_samples_the_online_actor(acted):
+    out = acted[1]
+    np.testing.assert_array_equal(out["none"], out["online"])  # evaluation uses the online actor
+    assert not np.allclose(out["none"], out["ema"])
+
+
+def test_act_argmax_picks_best_target_q_candidate(state_mixed, acted):
     obs, out, q, cands = acted
     k = 6
     assert q.shape == (16, k) and cands.shape == (16, k, SPEC.action_dim)
     # the candidates are scored by the target critic's min over heads, on their own state
     rep = np.repeat(np.asarray(obs), k, axis=0)
-    q_heads = nets.critic_apply(state0.critic_target, rep, cands.reshape(16 * k, -1))
+    q_heads = nets.critic_apply(state_mixed.critic_target, rep, cands.reshape(16 * k, -1))
     np.testing.assert_allclose(q, np.asarray(q_heads).min(axis=0).reshape(16, k), rtol=1e-5)
     np.testing.assert_array_equal(out["argmax"], cands[np.arange(16), q.argmax(axis=1)])
     assert len({tuple(c) for c in cands[0].round(6)}) > 1  # distinct candidates per state
