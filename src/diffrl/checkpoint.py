@@ -8,7 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from flax import serialization
+import numpy as np
+from flax import serialization, traverse_util
 
 
 class CheckpointError(RuntimeError):
@@ -50,10 +51,31 @@ def load(path: Path, template: Any) -> tuple[Any, dict[str, Any]]:
         raise CheckpointError(f"{path}: checkpoint is unreadable ({exc})") from None
     if not isinstance(payload, dict) or "tree" not in payload or "meta" not in payload:
         raise CheckpointError(f"{path}: not a diffrl checkpoint (no 'tree'/'meta' entries)")
-    try:
-        tree = serialization.from_state_dict(template, payload["tree"])
-    except Exception as exc:
-        raise CheckpointError(
-            f"{path}: checkpoint does not match this run's configuration ({exc})"
-        ) from None
+    _check_matches(path, template, payload["tree"])
+    tree = serialization.from_state_dict(template, payload["tree"])
     return tree, json.loads(payload["meta"])
+
+
+def _check_matches(path: Path, template: Any, stored: Any) -> None:
+    """Same entries, shapes and dtypes as `template`, or a CheckpointError saying what differs."""
+    want = _flat(serialization.to_state_dict(template))
+    have = _flat(stored)
+    missing, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
+    if missing or extra:
+        raise CheckpointError(
+            f"{path}: checkpoint does not match this run's configuration "
+            f"(missing entries {missing[:3]}, unexpected entries {extra[:3]})"
+        )
+    for name, value in want.items():
+        a, b = np.asarray(value), np.asarray(have[name])
+        if a.shape != b.shape or a.dtype != b.dtype:
+            raise CheckpointError(
+                f"{path}: checkpoint does not match this run's configuration: entry '{name}' "
+                f"expected shape {a.shape} {a.dtype}, found {b.shape} {b.dtype}"
+            )
+
+
+def _flat(tree: Any) -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {"": tree}
+    return {"/".join(k): v for k, v in traverse_util.flatten_dict(tree).items()}
