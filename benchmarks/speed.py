@@ -24,7 +24,7 @@ import numpy as np
 
 from diffrl.agents import get_agent
 from diffrl.agents.common import Batch, Spec
-from diffrl.train import make_chunk_fn
+from diffrl.train import make_act_fn, make_chunk_fn
 
 
 def random_data(n: int, obs: int, act: int, seed: int = 0) -> Batch:
@@ -54,15 +54,16 @@ def time_training(module, cfg, spec, data, batch: int, chunk: int, repeats: int)
 
 
 def time_action(module, cfg, spec, obs_dim: int, calls: int, **act_kwargs) -> float:
+    """Median wall time of the library's policy call (train.make_act_fn) on one state."""
     state = module.init(cfg, spec, jax.random.PRNGKey(0))
-    act = jax.jit(lambda s, o, k: module.act(cfg, spec, s, o, k, **act_kwargs))
+    act = make_act_fn(module, cfg, spec, **act_kwargs)
     obs = jnp.zeros((1, obs_dim), jnp.float32)
     key = jax.random.PRNGKey(2)
-    np.asarray(act(state, obs, key))  # compile
+    np.asarray(act(state, obs, key, 0))  # compile
     times = []
     for i in range(calls):
         t0 = time.perf_counter()
-        np.asarray(act(state, obs, jax.random.fold_in(key, i)))
+        np.asarray(act(state, obs, key, i + 1))
         times.append(time.perf_counter() - t0)
     return 1000.0 * statistics.median(times)
 

@@ -449,7 +449,8 @@ def test_denoiser_matches_concatenated_mlp(denoiser_params):
     @jax.jit
     def both(p, xs, ss):
         feat = nets.denoiser_state_features(p, ss, a_dim)
-        shared = nets.denoiser_apply_features(p, xs, jnp.asarray(3), feat)
+        time_feat = nets.denoiser_time_features(p, jnp.arange(5), a_dim)
+        shared = nets.denoiser_trunk(p, xs, feat + time_feat[3])
         return shared, nets.denoiser_apply(p, xs, jnp.full((batch,), 3), ss)
 
     shared, per_row = both(p, jnp.asarray(x, jnp.float32), jnp.asarray(s, jnp.float32))

@@ -40,11 +40,11 @@ class CrashAtSecondEval:
     def __call__(self, run):
         inner = train.default_evaluator(run)
 
-        def evaluate(act_fn, key):
+        def evaluate(act_fn):
             self.calls += 1
             if self.calls == 2:
                 raise KeyboardInterrupt("simulated kill")
-            return inner(act_fn, key)
+            return inner(act_fn)
 
         return evaluate
 

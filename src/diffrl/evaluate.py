@@ -112,14 +112,8 @@ class GymEvaluator:
             **self.action_info,
         }
 
-    def __call__(self, act_fn, key) -> dict[str, Any]:
-        import jax
-
+    def __call__(self, act_fn) -> dict[str, Any]:
         t0 = time.perf_counter()
-
-        def policy(obs: np.ndarray, t: int) -> np.ndarray:
-            return act_fn(obs, jax.random.fold_in(key, t))
-
-        result = rollout(self.spec, policy, self.episodes, self.seed)
+        result = rollout(self.spec, act_fn, self.episodes, self.seed)
         result["eval_seconds"] = time.perf_counter() - t0
         return result

@@ -19,11 +19,27 @@ import jax.numpy as jnp
 Params = dict
 
 
+@jax.custom_jvp
 def mish(x: jax.Array) -> jax.Array:
-    """x·tanh(softplus(x)) with one exp: tanh(log(1+e^x)) = n/(n+2), n = e^x(e^x+2)."""
+    """x·tanh(softplus(x)) with one exp: tanh(log(1+e^x)) = n/(n+2), n = e^x(e^x+2).
+
+    The hand-written derivative reuses e^x; both together run the DQL step 23 % faster than
+    `x * tanh(softplus(x))` differentiated by JAX (docs/performance.md).
+    """
     e = jnp.exp(jnp.minimum(x, 20.0))  # beyond 20, n/(n+2) is 1 in float32
     n = e * (e + 2.0)
     return x * n / (n + 2.0)
+
+
+@mish.defjvp
+def _mish_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    e = jnp.exp(jnp.minimum(x, 20.0))
+    n = e * (e + 2.0)
+    inv = 1.0 / (n + 2.0)
+    th = n * inv
+    # d/dx [x·n/(n+2)] = n/(n+2) + x·2n'/(n+2)², with n' = 2e(e+1)
+    return x * th, (th + x * 4.0 * e * (e + 1.0) * inv * inv) * dx
 
 
 def dense_init(key: jax.Array, fan_in: int, fan_out: int, stack: tuple[int, ...] = ()) -> Params:
@@ -89,16 +105,16 @@ def denoiser_state_features(p: Params, obs: jax.Array, action_dim: int) -> jax.A
     return obs @ first["w"][action_dim + TIME_DIM :] + first["b"]
 
 
-def denoiser_apply_features(
-    p: Params, x: jax.Array, t: jax.Array, state_feat: jax.Array
-) -> jax.Array:
-    """ε prediction given precomputed state features; t is (B,) or a scalar shared by the batch."""
-    a_dim = x.shape[-1]
-    w0 = p["trunk"]["l0"]["w"]
-    temb = time_embedding(p["time"], t)
-    h = x @ w0[:a_dim] + temb @ w0[a_dim : a_dim + TIME_DIM] + state_feat
-    h = mish(h)
+def denoiser_time_features(p: Params, t: jax.Array, action_dim: int) -> jax.Array:
+    """The time embedding's contribution to the first layer, for step indices t (any shape)."""
+    w_time = p["trunk"]["l0"]["w"][action_dim : action_dim + TIME_DIM]
+    return time_embedding(p["time"], t) @ w_time
+
+
+def denoiser_trunk(p: Params, x: jax.Array, features: jax.Array) -> jax.Array:
+    """ε prediction from the noisy action and the precomputed state + time features."""
     trunk = p["trunk"]
+    h = mish(x @ trunk["l0"]["w"][: x.shape[-1]] + features)
     for i in range(1, len(trunk)):
         h = dense(trunk[f"l{i}"], h)
         if i < len(trunk) - 1:
@@ -108,7 +124,9 @@ def denoiser_apply_features(
 
 def denoiser_apply(p: Params, x: jax.Array, t: jax.Array, obs: jax.Array) -> jax.Array:
     """ε_θ(x_t, t, s); equal to the concatenated-input Linear of the official code."""
-    return denoiser_apply_features(p, x, t, denoiser_state_features(p, obs, x.shape[-1]))
+    a_dim = x.shape[-1]
+    features = denoiser_state_features(p, obs, a_dim) + denoiser_time_features(p, t, a_dim)
+    return denoiser_trunk(p, x, features)
 
 
 # -- twin Q critic (ALGORITHMS.md §1.1) ----------------------------------------------------------

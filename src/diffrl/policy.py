@@ -50,9 +50,8 @@ class Policy:
         obs = np.asarray(obs, np.float32)
         single = obs.ndim == 1
         batch = obs[None] if single else obs
-        key = jax.random.fold_in(self._key, self._calls)
+        actions = np.asarray(self._act(self.state, jnp.asarray(batch), self._key, self._calls))
         self._calls += 1
-        actions = np.asarray(self._act(self.state, jnp.asarray(batch), key))
         return actions[0] if single else actions
 
 
@@ -85,7 +84,7 @@ def evaluate_run(
     run = policy.run
     evaluator = run.evaluator
     if run.cfg.dataset.startswith("bandit:"):
-        result = evaluator(lambda obs, key: policy(obs), None)
+        result = evaluator(lambda obs, index: policy(obs))
         return _record(run_dir, which, policy, result)
     if evaluator is None and env is None:
         raise RunError(f"{run_dir}: the dataset records no environment; pass --env ENV_ID")

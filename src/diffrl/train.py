@@ -27,8 +27,9 @@ from diffrl.data.transforms import apply_reward_transform
 from diffrl.presets import get_preset, preset_names
 from diffrl.runlog import RunLogger
 
-# evaluator(act_fn, step) -> record with at least "score"; act_fn(obs, key) -> actions
-Evaluator = Callable[[Callable[[np.ndarray, jax.Array], np.ndarray], int], dict[str, Any]]
+# evaluator(act_fn) -> record with at least "score"; act_fn(obs, index) -> actions, where index
+# (e.g. the env step) selects the random draw, so an evaluation is reproducible
+Evaluator = Callable[[Callable[[np.ndarray, int], np.ndarray]], dict[str, Any]]
 
 RUN_FIELDS = ("reward_transform", "top_k", "eval_episodes")
 
@@ -158,7 +159,19 @@ def make_chunk_fn(module, acfg, spec: Spec, batch_size: int, length: int):
 
 
 def make_act_fn(module, acfg, spec: Spec, **act_kwargs):
-    return jax.jit(lambda state, obs, key: module.act(acfg, spec, state, obs, key, **act_kwargs))
+    """act(state, obs, key[, index]) -> actions, jitted.
+
+    Only the parts of the state the policy uses cross the jit boundary (`module.policy_state`):
+    handing over optimiser states too costs more than the denoiser itself at batch 1. The key is
+    folded with `index` inside the compiled call, so a caller needs no extra dispatch per action.
+    """
+
+    def act(state, obs, key, index):
+        return module.act(acfg, spec, state, obs, jax.random.fold_in(key, index), **act_kwargs)
+
+    jitted = jax.jit(act)
+    prune = getattr(module, "policy_state", lambda state: state)
+    return lambda state, obs, key, index=0: jitted(prune(state), obs, key, index)
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -213,10 +226,10 @@ class Run:
             return None
         key = jax.random.fold_in(self.eval_key, step)
 
-        def act_fn(obs: np.ndarray, k: jax.Array) -> np.ndarray:
-            return np.asarray(self.act(state, jnp.asarray(obs), k))
+        def act_fn(obs: np.ndarray, index: int) -> np.ndarray:
+            return np.asarray(self.act(state, jnp.asarray(obs), key, index))
 
-        return self.evaluator(act_fn, key)
+        return self.evaluator(act_fn)
 
 
 def new_run(

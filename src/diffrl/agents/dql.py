@@ -100,23 +100,31 @@ def init(config: Config, spec: Spec, key: jax.Array) -> State:
 def sample_actions(
     config: Config, spec: Spec, actor: Any, obs: jax.Array, key: jax.Array
 ) -> jax.Array:
-    """One action per state from the full reverse chain (differentiable in `actor`)."""
+    """One action per state from the full reverse chain (differentiable in `actor`).
+
+    The state's and the N time embeddings' shares of the first layer are computed once per
+    chain instead of once per denoiser call.
+    """
     sched = ddpm.make_schedule(config.beta_schedule, config.n_steps)
-    feat = nets.denoiser_state_features(actor, obs, spec.action_dim)
+    a_dim = spec.action_dim
+    state_feat = nets.denoiser_state_features(actor, obs, a_dim)
+    time_feat = nets.denoiser_time_features(actor, jnp.arange(config.n_steps), a_dim)
 
     def eps_fn(x, t, _):
-        return nets.denoiser_apply_features(actor, x, t[0], feat)
+        return nets.denoiser_trunk(actor, x, state_feat + time_feat[t[0]])
 
-    return ddpm.sample(
-        sched, eps_fn, obs, key, spec.action_dim, spec.max_action, config.clip_denoised
-    )
+    return ddpm.sample(sched, eps_fn, obs, key, a_dim, spec.max_action, config.clip_denoised)
 
 
 def bc_loss(config: Config, actor: Any, obs: jax.Array, actions: jax.Array, key) -> jax.Array:
+    """The ε-prediction loss L_bc; the N time features are computed once and gathered."""
     sched = ddpm.make_schedule(config.beta_schedule, config.n_steps)
+    a_dim = actions.shape[-1]
+    state_feat = nets.denoiser_state_features(actor, obs, a_dim)
+    time_feat = nets.denoiser_time_features(actor, jnp.arange(config.n_steps), a_dim)
 
-    def eps_fn(x, t, s):
-        return nets.denoiser_apply(actor, x, t, s)
+    def eps_fn(x, t, _):
+        return nets.denoiser_trunk(actor, x, state_feat + time_feat[t])
 
     return ddpm.eps_loss(sched, eps_fn, actions, obs, key)
 
@@ -223,6 +231,11 @@ def act(
     q = nets.critic_apply(state.critic_target, rep, cands).min(axis=0)
     b = obs.shape[0]
     return common.select_candidates(q.reshape(b, k), cands.reshape(b, k, -1), how, k_pick)
+
+
+def policy_state(state: State) -> State:
+    """The state without what acting never reads (optimiser states, EMA, online critic)."""
+    return state.replace(actor_opt=None, ema_actor=None, critic=None, critic_opt=None)
 
 
 def selection_metric() -> str:

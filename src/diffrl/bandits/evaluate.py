@@ -26,8 +26,8 @@ class BanditEvaluator:
     def describe(self) -> dict[str, Any]:
         return {"bandit": self.task.name, "samples": len(self.obs)}
 
-    def __call__(self, act_fn, key) -> dict[str, Any]:
-        actions = to_task_coords(self.task, np.asarray(act_fn(self.obs, key)))
+    def __call__(self, act_fn) -> dict[str, Any]:
+        actions = to_task_coords(self.task, np.asarray(act_fn(self.obs, 0)))
         self.last_samples = actions
         metrics = bandit_metrics(self.task, self.data_task, actions)
         return {"score": metrics["mean_true_reward"], **metrics}

@@ -114,9 +114,9 @@ def sample(
     gradient is zero for clipped entries, as the official in-place clamp.
     """
     batch = cond.shape[0]
-    k_init, k_noise = jax.random.split(key)
-    x = jax.random.normal(k_init, (batch, action_dim), cond.dtype)
-    noises = jax.random.normal(k_noise, (sched.n_steps, batch, action_dim), cond.dtype)
+    # one draw for the initial x and every step's noise: one RNG kernel instead of two
+    draws = jax.random.normal(key, (sched.n_steps + 1, batch, action_dim), cond.dtype)
+    x, noises = draws[0], draws[1:]
     for i in reversed(range(sched.n_steps)):
         t = jnp.full((batch,), i, jnp.int32)
         eps = eps_fn(x, t, cond)
