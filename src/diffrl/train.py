@@ -153,7 +153,9 @@ def make_chunk_fn(module, acfg, spec: Spec, batch_size: int, length: int):
             return module.update(acfg, spec, state, batch, k_upd)
 
         state, metrics = jax.lax.scan(body, state, None, length=length)
-        return state, jax.tree.map(jnp.mean, metrics)
+        # an agent reports NaN for a metric it did not compute at a step (e.g. DiffCPS's actor
+        # losses between policy updates); the chunk's value is the mean over steps that have it
+        return state, jax.tree.map(jnp.nanmean, metrics)
 
     return jax.jit(chunk, donate_argnums=0)
 
