@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-ALGORITHMS = {"dql": "diffrl.agents.dql"}
+ALGORITHMS = {"dql": "diffrl.agents.dql", "diffcps": "diffrl.agents.diffcps"}
 
 
 def get_agent(name: str) -> ModuleType:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from diffrl.presets import dql
+from diffrl.presets import diffcps, dql
 
-TABLES: dict[str, dict[str, dict[str, Any]]] = {"dql": dql.PRESETS}
+TABLES: dict[str, dict[str, dict[str, Any]]] = {"dql": dql.PRESETS, "diffcps": diffcps.PRESETS}
 
 
 def get_preset(algo: str, name: str) -> dict[str, Any]:

@@ -1,0 +1,72 @@
+"""Figures drawn from a run directory's logs.
+
+`plot_constraint(run_dir)` draws DiffCPS's constraint from metrics.jsonl: the multiplier λ (stored
+and as used, i.e. clamped), the diffusion loss L_bc against the bound κ, and the share of policy
+updates that violated the constraint, each per logged training chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from diffrl.runlog import read_records
+
+_SERIES = ("lambda", "lambda_used", "bc_loss", "constraint_violated")
+
+
+def _series(records: list[dict], name: str) -> tuple[list[int], list[float]]:
+    """(steps, values) of a train metric, skipping chunks without it (NaN: no policy step)."""
+    pts = [
+        (r["step"], float(r[name]))
+        for r in records
+        if r.get("kind") == "train" and name in r and math.isfinite(float(r[name]))
+    ]
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def _kappa(run_dir: Path) -> float | None:
+    path = run_dir / "config.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text()).get("agent", {}).get("kappa")
+
+
+def plot_constraint(run_dir: str | Path, name: str = "constraint.png") -> Path:
+    """Write `run_dir/name` (three panels: λ, L_bc vs κ, violation rate vs step); return its path.
+
+    Raises ValueError when metrics.jsonl holds no λ (not a DiffCPS run, or no training yet).
+    """
+    run_dir = Path(run_dir)
+    records = read_records(run_dir / "metrics.jsonl")
+    data = {k: _series(records, k) for k in _SERIES}
+    if not data["lambda"][0]:
+        raise ValueError(f"{run_dir}: metrics.jsonl holds no 'lambda' records (not a DiffCPS run?)")
+    fig = Figure(figsize=(11.0, 3.2))
+    FigureCanvasAgg(fig)
+    ax_lam, ax_bc, ax_viol = fig.subplots(1, 3)
+    ax_lam.plot(*data["lambda"], label="λ (stored)")
+    ax_lam.plot(*data["lambda_used"], "--", label="clamp(λ, λ_min, λ_max)")
+    ax_lam.set_title("Lagrange multiplier λ", fontsize=9)
+    ax_lam.legend(fontsize=7)
+    ax_bc.plot(*data["bc_loss"], label="L_bc (policy steps)")
+    kappa = _kappa(run_dir)
+    if kappa is not None:
+        ax_bc.axhline(kappa, color="tab:red", ls="--", label=f"κ = {kappa:g}")
+    ax_bc.set_yscale("log")
+    ax_bc.set_title("diffusion loss L_bc against κ", fontsize=9)
+    ax_bc.legend(fontsize=7)
+    ax_viol.plot(*data["constraint_violated"], color="tab:purple")
+    ax_viol.set_ylim(-0.02, 1.02)
+    ax_viol.set_title("share of policy updates with L_bc > κ", fontsize=9)
+    for ax in (ax_lam, ax_bc, ax_viol):
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    path = run_dir / name
+    fig.savefig(path, format="png", dpi=100)
+    return path

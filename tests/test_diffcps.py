@@ -1,0 +1,251 @@
+"""DiffCPS (ALGORITHMS.md §3): the dual step on λ, the clamp, the policy delay, resume, CLI.
+
+Tiny networks (hidden 16, N = 3); each jitted function is compiled once per module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from diffrl import train
+from diffrl.agents import diffcps, dql, get_agent
+from diffrl.agents.common import Batch, Spec
+from diffrl.cli import main
+from diffrl.plots import plot_constraint
+from diffrl.presets import get_preset, preset_names
+from diffrl.runlog import TIMING_FIELDS, read_records
+
+SPEC = Spec(obs_dim=2, action_dim=2, max_action=1.0)
+# a fast λ (lr 1e-2) so that its moves are visible after a few updates; λ starts just above λ_min
+CFG = diffcps.Config(hidden=16, n_steps=3, lambda_lr=1e-2, lambda_init=0.31, lambda_min=0.3)
+N_UPDATES = 8
+TINY = {"hidden": 16, "n_steps": 3, "selection": "none", "lambda_lr": 1e-2}
+
+
+def _batch(seed: int = 0, b: int = 16) -> Batch:
+    rng = np.random.default_rng(seed)
+    f32 = np.float32
+    return Batch(
+        observations=jnp.asarray(rng.normal(size=(b, SPEC.obs_dim)), f32),
+        actions=jnp.asarray(rng.uniform(-1, 1, size=(b, SPEC.action_dim)), f32),
+        rewards=jnp.asarray(rng.normal(size=b), f32),
+        next_observations=jnp.asarray(rng.normal(size=(b, SPEC.obs_dim)), f32),
+        not_done=jnp.ones(b, f32),
+    )
+
+
+@pytest.fixture(scope="module")
+def state0():
+    return diffcps.init(CFG, SPEC, jax.random.PRNGKey(0))
+
+
+@jax.jit
+def _scan_updates(state, batch, kappa):
+    """N_UPDATES updates on one batch with κ traced (one compilation for every κ)."""
+    cfg = dataclasses.replace(CFG, kappa=kappa)
+
+    def body(s, key):
+        return diffcps.update(cfg, SPEC, s, batch, key)
+
+    keys = jax.random.split(jax.random.PRNGKey(1), N_UPDATES)
+    return jax.lax.scan(body, state, keys)
+
+
+@pytest.fixture(scope="module")
+def runs(state0):
+    """κ = 0 keeps L_bc > κ (violated); κ = 1000 keeps L_bc < κ (satisfied)."""
+    batch = _batch()
+    return {kappa: _scan_updates(state0, batch, kappa) for kappa in (0.0, 1000.0)}
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="eta"):
+        diffcps.Config(eta=0.5)
+    with pytest.raises(ValueError, match="policy_freq"):
+        diffcps.Config(policy_freq=0)
+    with pytest.raises(ValueError, match="lambda_min"):
+        diffcps.Config(lambda_min=2.0, lambda_max=1.0)
+    assert get_agent("diffcps") is diffcps
+    assert diffcps.Config().lambda_max == 100.0 and diffcps.Config().lambda_lr == 3e-5
+
+
+def test_lambda_rises_while_violated_and_falls_while_satisfied(state0, runs):
+    (up, m_up), (down, m_down) = runs[0.0], runs[1000.0]
+    lam0 = float(state0.lam)
+    policy = np.asarray(m_up["policy_update"]) == 1.0
+    lam_up = np.asarray(m_up["lambda"])[policy]
+    lam_down = np.asarray(m_down["lambda"])[policy]
+    assert np.all(np.asarray(m_up["constraint_violated"])[policy] == 1.0)
+    assert np.all(np.asarray(m_down["constraint_violated"])[policy] == 0.0)
+    assert np.all(np.diff(np.concatenate([[lam0], lam_up])) > 0)  # every policy step: up
+    assert np.all(np.diff(np.concatenate([[lam0], lam_down])) < 0)  # every policy step: down
+    # Adam's steps on a gradient of constant sign are ≈ lr each
+    n_policy = N_UPDATES // CFG.policy_freq
+    assert float(up.lam) - lam0 == pytest.approx(n_policy * CFG.lambda_lr, rel=0.05)
+    assert lam0 - float(down.lam) == pytest.approx(n_policy * CFG.lambda_lr, rel=0.05)
+    bc = np.asarray(m_up["bc_loss"])[policy]
+    np.testing.assert_allclose(np.asarray(m_up["bc_minus_kappa"])[policy], bc, rtol=1e-6)
+
+
+def test_stored_lambda_is_not_projected(runs):
+    down, m_down = runs[1000.0]
+    # λ started 0.01 above λ_min and took 4 steps of ≈ 0.01 down: the stored value is below λ_min
+    assert float(down.lam) < CFG.lambda_min
+    policy = np.asarray(m_down["policy_update"]) == 1.0
+    lam_before = np.concatenate([[CFG.lambda_init], np.asarray(m_down["lambda"])[policy][:-1]])
+    used = np.asarray(m_down["lambda_used"])[policy]
+    np.testing.assert_allclose(used, np.maximum(lam_before, CFG.lambda_min), rtol=1e-6)
+    assert used[-1] == pytest.approx(CFG.lambda_min)  # clamped where it is used
+
+
+def test_actor_updates_every_policy_freq_steps(state0, runs):
+    state, metrics = runs[0.0]
+    assert int(state.step) == N_UPDATES
+    assert int(state.actor_updates) == N_UPDATES // CFG.policy_freq
+    flags = np.asarray(metrics["policy_update"])
+    np.testing.assert_array_equal(flags, np.arange(N_UPDATES) % CFG.policy_freq == 0)
+    for name in ("actor_loss", "bc_loss", "q_loss", "lambda", "lambda_used", "bc_minus_kappa"):
+        values = np.asarray(metrics[name])
+        assert np.all(np.isfinite(values[flags == 1])), name
+        assert np.all(np.isnan(values[flags == 0])), name  # NaN off policy steps
+    assert np.all(np.isfinite(np.asarray(metrics["critic_loss"])))  # the critic: every step
+    # the actor and λ change only on policy steps; the critic changes on every step
+    assert not np.array_equal(state.actor["trunk"]["l0"]["w"], state0.actor["trunk"]["l0"]["w"])
+
+
+@jax.jit
+def _policy_vs_dql(state, batch, key, lam):
+    """DiffCPS's policy step at a given stored λ next to DQL's actor step at the clamp bounds."""
+    s = state.replace(lam=lam)
+    ours, metrics = diffcps.policy_step(CFG, SPEC, s, batch, key)
+    at_min, _ = dql.update_actor(CFG, SPEC, s, batch, key, CFG.lambda_min, 1.0)
+    at_max, _ = dql.update_actor(CFG, SPEC, s, batch, key, CFG.lambda_max, 1.0)
+    _, raw = dql.update_actor(CFG, SPEC, s, batch, key, lam, 1.0)
+    return ours.actor, at_min.actor, at_max.actor, raw, metrics
+
+
+@pytest.mark.parametrize("lam, bound", [(-5.0, "min"), (500.0, "max")])
+def test_clamp_bounds_in_the_actor_loss(state0, lam, bound):
+    key = jax.random.PRNGKey(3)
+    ours, at_min, at_max, raw, metrics = _policy_vs_dql(state0, _batch(1), key, jnp.float32(lam))
+    expect = at_min if bound == "min" else at_max
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(expect), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    # the unclamped λ would weigh L_bc differently
+    assert float(raw["actor_loss"]) != pytest.approx(float(metrics["actor_loss"]), rel=1e-3)
+    want = CFG.lambda_min if bound == "min" else CFG.lambda_max
+    assert float(metrics["lambda_used"]) == pytest.approx(want)
+    assert float(metrics["actor_loss"]) == pytest.approx(
+        want * float(metrics["bc_loss"]) + float(metrics["q_loss"]), rel=1e-5
+    )
+
+
+def test_presets_cover_the_spec_table():
+    names = preset_names("diffcps")
+    assert len(names) == 15
+    assert get_preset("diffcps", "walker2d-medium-v2")["kappa"] == 0.03
+    large = get_preset("diffcps", "antmaze-large-play-v0")
+    assert large["policy_freq"] == 4 and large["lambda_min"] == 0.3
+    assert large["lambda_init"] == 0.5 and large["max_q_backup"] is True
+    fields = {f.name for f in dataclasses.fields(diffcps.Config)} | set(train.RUN_FIELDS)
+    for name in names:
+        preset = get_preset("diffcps", name)
+        assert set(preset) - {"epochs"} <= fields, name
+        dql_row = get_preset("dql", name)
+        for col in ("actor_lr", "max_q_backup", "reward_transform", "epochs", "grad_norm"):
+            assert preset[col] == dql_row[col], (name, col)
+    cfg = train.resolve_config(
+        "hopper-medium-v2", train.RunConfig(algo="diffcps", steps=10), explicit={"steps"}
+    )
+    assert cfg.agent["kappa"] == 0.05 and cfg.steps == 10
+    assert train.agent_config(cfg).kappa == 0.05
+
+
+# -- through the training loop ------------------------------------------------------------------
+def tiny_config(**changes) -> train.RunConfig:
+    base = dict(
+        algo="diffcps",
+        dataset="bandit:corners",
+        steps=40,
+        eval_every=20,
+        batch_size=32,
+        steps_per_call=10,
+        agent=dict(TINY),
+    )
+    return train.RunConfig(**{**base, **changes})
+
+
+class CrashAtSecondEval:
+    """An evaluator factory whose evaluator raises on its second call (a crash mid-run)."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, run):
+        inner = train.default_evaluator(run)
+
+        def evaluate(act_fn):
+            self.calls += 1
+            if self.calls == 2:
+                raise KeyboardInterrupt("simulated kill")
+            return inner(act_fn)
+
+        return evaluate
+
+
+def _strip_timing(records):
+    return [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in records]
+
+
+def test_killed_and_resumed_run_matches_uninterrupted(tmp_path):
+    full_out = tmp_path / "full"
+    full_summary = train.execute(train.new_run(tiny_config(), full_out), progress=False)
+    out = tmp_path / "resumed"
+    run = train.new_run(tiny_config(), out, evaluator_factory=CrashAtSecondEval())
+    with pytest.raises(KeyboardInterrupt):
+        train.execute(run, progress=False)
+    assert max(r["step"] for r in read_records(out / "metrics.jsonl")) == 40
+    resumed = train.execute(train.open_run(out), progress=False)
+
+    full = _strip_timing(read_records(full_out / "metrics.jsonl"))
+    assert _strip_timing(read_records(out / "metrics.jsonl")) == full
+    assert resumed["final"] == full_summary["final"]
+    a = train.open_run(full_out).load_state(40)
+    b = train.open_run(out).load_state(40)
+    assert float(a.lam) != diffcps.Config().lambda_init  # λ moved, so its resume is tested
+    assert int(a.actor_updates) == 40 // 2
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    # λ's optimiser state is part of the checkpoint (Adam's count and moments)
+    counts = [np.asarray(x) for x in jax.tree.leaves(a.lam_opt) if np.asarray(x).dtype.kind == "i"]
+    assert counts and all(int(c) == 20 for c in counts)
+
+    train_records = [r for r in full if r["kind"] == "train"]
+    assert all(r["policy_update"] == pytest.approx(0.5) for r in train_records)
+    assert all(0.0 <= r["constraint_violated"] <= 1.0 for r in train_records)
+    png = plot_constraint(full_out)
+    assert png.name == "constraint.png" and png.stat().st_size > 5_000
+
+
+def test_cli_train_diffcps_on_circle(tmp_path, capsys):
+    out = tmp_path / "cli"
+    code = main(["train", "--algo", "diffcps", "--dataset", "bandit:circle", "--steps", "20",
+                 "--eval-every", "10", "--steps-per-call", "10", "--batch-size", "16",
+                 "--mode", "clean", "--out", str(out), "--quiet",
+                 "--set", "hidden=16", "--set", "n_steps=3", "--set", "selection=none",
+                 "--set", "kappa=0.5"])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["algo"] == "diffcps" and summary["evaluations"] == 2
+    for rule in ("final", "best", "offline_selected"):
+        assert summary[rule] is not None and "support_rate" in summary[rule], rule
+    config = json.loads((out / "config.json").read_text())
+    assert config["agent"]["kappa"] == 0.5 and config["agent"]["mode"] == "clean"
+    records = [r for r in read_records(out / "metrics.jsonl") if r["kind"] == "train"]
+    assert all("lambda" in r and "bc_minus_kappa" in r for r in records)
