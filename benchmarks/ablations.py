@@ -21,7 +21,6 @@ import jax.numpy as jnp
 from diffrl import nets
 from diffrl.agents import dql
 from diffrl.agents.common import Spec
-from diffrl.train import make_chunk_fn
 
 LIBRARY_MISH = nets.mish
 
@@ -42,22 +41,14 @@ VARIANTS = {
 
 
 def steps_per_s(chunk: int, repeats: int) -> tuple[float, list[float], float]:
+    """Median steps/s of the library's chunk (speed.time_training), its runs, FLOPs per step."""
     import speed
 
     cfg, spec = dql.Config(), Spec(17, 6, 1.0)
     data = speed.random_data(100_000, 17, 6)
-    fn = make_chunk_fn(dql, cfg, spec, 256, chunk)
+    rates = speed.time_training(dql, cfg, spec, data, 256, chunk, repeats)
     state = dql.init(cfg, spec, jax.random.PRNGKey(0))
-    key = jax.random.PRNGKey(1)
-    flops = step_flops(cfg, spec, state, data, key)
-    state, m = fn(state, data, key)
-    jax.block_until_ready(m)
-    rates = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        state, m = fn(state, data, key)
-        jax.block_until_ready(m)
-        rates.append(chunk / (time.perf_counter() - t0))
+    flops = step_flops(cfg, spec, state, data, jax.random.PRNGKey(1))
     return statistics.median(rates), rates, flops
 
 

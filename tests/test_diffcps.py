@@ -205,19 +205,21 @@ def _strip_timing(records):
 
 def test_killed_and_resumed_run_matches_uninterrupted(tmp_path):
     full_out = tmp_path / "full"
-    full_summary = train.execute(train.new_run(tiny_config(), full_out), progress=False)
+    full_run = train.new_run(tiny_config(), full_out)
+    full_summary = train.execute(full_run, progress=False)
     out = tmp_path / "resumed"
     run = train.new_run(tiny_config(), out, evaluator_factory=CrashAtSecondEval())
     with pytest.raises(KeyboardInterrupt):
         train.execute(run, progress=False)
     assert max(r["step"] for r in read_records(out / "metrics.jsonl")) == 40
-    resumed = train.execute(train.open_run(out), progress=False)
+    resumed_run = train.open_run(out)
+    resumed = train.execute(resumed_run, progress=False)
 
     full = _strip_timing(read_records(full_out / "metrics.jsonl"))
     assert _strip_timing(read_records(out / "metrics.jsonl")) == full
     assert resumed["final"] == full_summary["final"]
-    a = train.open_run(full_out).load_state(40)
-    b = train.open_run(out).load_state(40)
+    a = full_run.load_state(40)
+    b = resumed_run.load_state(40)
     assert float(a.lam) != diffcps.Config().lambda_init  # λ moved, so its resume is tested
     assert int(a.actor_updates) == 40 // 2
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
