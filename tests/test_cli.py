@@ -120,3 +120,18 @@ def test_console_script_is_installed():
     proc = subprocess.run([sys.executable, "-m", "diffrl.cli", "info", "bandit:corners",
                            "--json"], capture_output=True, text=True, check=True)
     assert json.loads(proc.stdout)["transitions"] == 10_000
+
+
+def test_bad_settings_are_one_clear_line(tmp_path, capsys):
+    assert main(["info", "bandit:nope"]) == 2
+    assert "unknown bandit task 'nope'" in capsys.readouterr().err
+    out = tmp_path / "r"
+    assert main(["train", "--dataset", "bandit:corners", "--steps", "0", "--out", str(out)]) == 2
+    assert "steps must be positive" in capsys.readouterr().err
+    assert main(["train", "--dataset", "bandit:corners", "--set", "etta=1", "--out",
+                 str(out)]) == 2
+    assert "unknown dql setting" in capsys.readouterr().err
+    assert main(["train", "--dataset", "bandit:corners", "--preset", "hopper-mediun-v2",
+                 "--out", str(out)]) == 2
+    assert "unknown dql preset" in capsys.readouterr().err
+    assert not out.exists()

@@ -22,7 +22,7 @@ import numpy as np
 from diffrl import checkpoint, selection
 from diffrl.agents import get_agent
 from diffrl.agents.common import Batch, Spec
-from diffrl.data import OfflineDataset, load_dataset
+from diffrl.data import DatasetError, OfflineDataset, load_dataset
 from diffrl.data.transforms import apply_reward_transform
 from diffrl.presets import get_preset, preset_names
 from diffrl.runlog import RunLogger
@@ -56,6 +56,13 @@ class RunConfig:
     mode: str = "reference"  # reference | clean (agent quirks and the selection index)
     steps_per_call: int = 1000  # updates fused into one jitted lax.scan call
     agent: dict[str, Any] = dataclasses.field(default_factory=dict)  # agent Config overrides
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "eval_every", "steps_per_call"):
+            if getattr(self, name) <= 0:
+                raise RunError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.mode not in ("reference", "clean"):
+            raise RunError(f"mode must be 'reference' or 'clean', got {self.mode!r}")
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -114,7 +121,10 @@ def prepare_dataset(cfg: RunConfig) -> OfflineDataset:
     if cfg.dataset.startswith("bandit:"):
         from diffrl.bandits import make_bandit_dataset
 
-        data = make_bandit_dataset(cfg.dataset.split(":", 1)[1], seed=cfg.seed)
+        try:
+            data = make_bandit_dataset(cfg.dataset.split(":", 1)[1], seed=cfg.seed)
+        except ValueError as exc:
+            raise DatasetError(f"{cfg.dataset}: {exc}") from None
     else:
         data = load_dataset(cfg.dataset)
     return apply_reward_transform(data, cfg.reward_transform)
