@@ -22,8 +22,7 @@ import numpy as np
 from diffrl import checkpoint, selection
 from diffrl.agents import get_agent
 from diffrl.agents.common import Batch, Spec
-from diffrl.data import DatasetError, OfflineDataset, load_dataset
-from diffrl.data.transforms import apply_reward_transform
+from diffrl.data import OfflineDataset, load_dataset
 from diffrl.presets import get_preset, preset_names
 from diffrl.runlog import RunLogger
 
@@ -118,16 +117,7 @@ def chunk_length(cfg: RunConfig) -> int:
 # -- data -----------------------------------------------------------------------------------------
 def prepare_dataset(cfg: RunConfig) -> OfflineDataset:
     """Load and transform the dataset named in `cfg` (raises DatasetError before training)."""
-    if cfg.dataset.startswith("bandit:"):
-        from diffrl.bandits import make_bandit_dataset
-
-        try:
-            data = make_bandit_dataset(cfg.dataset.split(":", 1)[1], seed=cfg.seed)
-        except ValueError as exc:
-            raise DatasetError(f"{cfg.dataset}: {exc}") from None
-    else:
-        data = load_dataset(cfg.dataset)
-    return apply_reward_transform(data, cfg.reward_transform)
+    return load_dataset(cfg.dataset, cfg.reward_transform, seed=cfg.seed)
 
 
 def device_data(data: OfflineDataset) -> Batch:
