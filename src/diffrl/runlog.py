@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,14 @@ class RunLogger:
         self.bar = _progress(total, start_step) if progress else None
 
     def train(self, step: int, metrics: dict[str, float], steps_per_s: float) -> None:
-        record = {"kind": "train", "step": step, **metrics, "steps_per_s": steps_per_s}
+        # strict JSON: a metric not computed in this chunk (NaN) is written as null
+        clean = {k: (v if math.isfinite(v) else None) for k, v in metrics.items()}
+        record = {"kind": "train", "step": step, **clean, "steps_per_s": steps_per_s}
         self._write(record)
         if self.tb is not None:
             for key, value in metrics.items():
-                self.tb.add_scalar(f"train/{key}", value, step)
+                if math.isfinite(value):  # NaN: not computed in this chunk (e.g. pretraining)
+                    self.tb.add_scalar(f"train/{key}", value, step)
             self.tb.add_scalar("train/steps_per_s", steps_per_s, step)
         if self.bar is not None:
             self.bar.set_postfix(_short(metrics) | {"it/s": f"{steps_per_s:.0f}"}, refresh=False)
@@ -66,7 +70,7 @@ class RunLogger:
 
 def _short(metrics: dict[str, float]) -> dict[str, str]:
     keys = ("critic_loss", "bc_loss", "q_loss", "actor_loss")
-    return {k: f"{metrics[k]:.3g}" for k in keys if k in metrics}
+    return {k: f"{metrics[k]:.3g}" for k in keys if k in metrics and math.isfinite(metrics[k])}
 
 
 def _tensorboard(logdir: Path, start_step: int):

@@ -30,7 +30,7 @@ def window_means(records: list[dict[str, Any]], metric: str) -> list[float | Non
     """Mean of `metric` over the train records between consecutive evaluations."""
     means, window = [], []
     for r in records:
-        if r["kind"] == "train" and metric in r:
+        if r["kind"] == "train" and r.get(metric) is not None:
             window.append(r[metric])
         elif r["kind"] == "eval":
             means.append(float(np.mean(window)) if window else None)
@@ -43,7 +43,10 @@ def _entry(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in drop}
 
 
-def summarize(out: Path, cfg, module) -> dict[str, Any]:
+ACTION_FIELDS = ("selection", "candidates", "policy_output")
+
+
+def summarize(out: Path, cfg, module, acfg=None) -> dict[str, Any]:
     """summary.json: the three selection rules side by side, with what produced the numbers."""
     records = read_records(Path(out) / "metrics.jsonl")
     evals = [r for r in records if r["kind"] == "eval"]
@@ -55,6 +58,7 @@ def summarize(out: Path, cfg, module) -> dict[str, Any]:
         "mode": cfg.mode,
         "seed": cfg.seed,
         "steps": cfg.steps,
+        "action_choice": {k: getattr(acfg, k) for k in ACTION_FIELDS if hasattr(acfg, k)},
         "evaluations": len(evals),
         "final": None,
         "best": None,

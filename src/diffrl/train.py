@@ -30,7 +30,7 @@ from diffrl.runlog import RunLogger
 # (e.g. the env step) selects the random draw, so an evaluation is reproducible
 Evaluator = Callable[[Callable[[np.ndarray, int], np.ndarray]], dict[str, Any]]
 
-RUN_FIELDS = ("reward_transform", "top_k", "eval_episodes")
+RUN_FIELDS = ("reward_transform", "top_k", "eval_episodes", "batch_size")
 
 
 class RunError(RuntimeError):
@@ -308,6 +308,6 @@ def execute(run: Run, progress: bool = True) -> dict[str, Any]:
                 run.save(state, step)
     finally:
         logger.close()
-    summary = selection.summarize(run.out, cfg, run.module)
+    summary = selection.summarize(run.out, cfg, run.module, run.acfg)
     checkpoint.write_json_atomic(run.out / "summary.json", summary)
     return summary
