@@ -5,7 +5,11 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-ALGORITHMS = {"dql": "diffrl.agents.dql", "diffcps": "diffrl.agents.diffcps"}
+ALGORITHMS = {
+    "dql": "diffrl.agents.dql",
+    "diffcps": "diffrl.agents.diffcps",
+    "dtql": "diffrl.agents.dtql",
+}
 
 
 def get_agent(name: str) -> ModuleType:

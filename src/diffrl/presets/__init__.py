@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from diffrl.presets import diffcps, dql
+from diffrl.presets import diffcps, dql, dtql
 
-TABLES: dict[str, dict[str, dict[str, Any]]] = {"dql": dql.PRESETS, "diffcps": diffcps.PRESETS}
+TABLES: dict[str, dict[str, dict[str, Any]]] = {
+    "dql": dql.PRESETS,
+    "diffcps": diffcps.PRESETS,
+    "dtql": dtql.PRESETS,
+}
 
 
 def get_preset(algo: str, name: str) -> dict[str, Any]:
