@@ -20,11 +20,12 @@ _SERIES = ("lambda", "lambda_used", "bc_loss", "constraint_violated")
 
 
 def _series(records: list[dict], name: str) -> tuple[list[int], list[float]]:
-    """(steps, values) of a train metric, skipping chunks without it (NaN: no policy step)."""
+    """(steps, values) of a train metric, skipping chunks without it (null or NaN: a chunk with
+    no policy step)."""
     pts = [
         (r["step"], float(r[name]))
         for r in records
-        if r.get("kind") == "train" and name in r and math.isfinite(float(r[name]))
+        if r.get("kind") == "train" and r.get(name) is not None and math.isfinite(float(r[name]))
     ]
     return [p[0] for p in pts], [p[1] for p in pts]
 
@@ -57,7 +58,6 @@ def plot_constraint(run_dir: str | Path, name: str = "constraint.png") -> Path:
     kappa = _kappa(run_dir)
     if kappa is not None:
         ax_bc.axhline(kappa, color="tab:red", ls="--", label=f"κ = {kappa:g}")
-    ax_bc.set_yscale("log")
     ax_bc.set_title("diffusion loss L_bc against κ", fontsize=9)
     ax_bc.legend(fontsize=7)
     ax_viol.plot(*data["constraint_violated"], color="tab:purple")
