@@ -273,3 +273,6 @@ def test_cli_train_diffcps_on_circle(tmp_path, capsys):
     # clean mode: λ's learning rate follows the per-step cosine like the networks'
     lam_lr = diffcps.Config().lambda_lr
     assert records[0]["lambda_lr"] > 0.5 * lam_lr > records[-1]["lambda_lr"] > 0.0
+    # a finished DiffCPS run draws its constraint figure next to the learning curves
+    assert (out / "constraint.png").stat().st_size > 5_000
+    assert (out / "curves.png").stat().st_size > 5_000

@@ -59,7 +59,7 @@ def uninterrupted(tmp_path_factory):
 
 def test_run_directory_contents(uninterrupted):
     out, summary = uninterrupted
-    for name in ("config.json", "metrics.jsonl", "summary.json"):
+    for name in ("config.json", "metrics.jsonl", "summary.json", "curves.png"):
         assert (out / name).exists(), name
     assert list((out / "tb").glob("events.out.tfevents.*")), "no TensorBoard events"
     steps = sorted(int(p.stem.split("_")[1]) for p in (out / "checkpoints").glob("step_*"))

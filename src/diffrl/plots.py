@@ -70,3 +70,37 @@ def plot_constraint(run_dir: str | Path, name: str = "constraint.png") -> Path:
     path = run_dir / name
     fig.savefig(path, format="png", dpi=100)
     return path
+
+
+_CURVES = ("critic_loss", "bc_loss", "q_data", "actor_loss")
+
+
+def plot_learning_curves(run_dir: str | Path, name: str = "curves.png") -> Path:
+    """Write `run_dir/name`: the evaluation score and the main training losses against the step."""
+    run_dir = Path(run_dir)
+    records = read_records(run_dir / "metrics.jsonl")
+    evals = [r for r in records if r.get("kind") == "eval" and r.get("score") is not None]
+    fig = Figure(figsize=(3.0 * (1 + len(_CURVES)), 3.0))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 1 + len(_CURVES))
+    axes[0].plot([r["step"] for r in evals], [r["score"] for r in evals], "o-")
+    axes[0].set_title("evaluation score", fontsize=9)
+    for ax, metric in zip(axes[1:], _CURVES, strict=True):
+        ax.plot(*_series(records, metric))
+        ax.set_title(metric, fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    path = run_dir / name
+    fig.savefig(path, format="png", dpi=100)
+    return path
+
+
+def plot_run(run_dir: str | Path) -> list[Path]:
+    """The figures a finished run gets: learning curves, and the constraint for DiffCPS."""
+    run_dir = Path(run_dir)
+    paths = [plot_learning_curves(run_dir)]
+    if _series(read_records(run_dir / "metrics.jsonl"), "lambda")[0]:
+        paths.append(plot_constraint(run_dir))
+    return paths

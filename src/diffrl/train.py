@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from diffrl import checkpoint, selection
+from diffrl import checkpoint, plots, selection
 from diffrl.agents import get_agent
 from diffrl.agents.common import Batch, Spec
 from diffrl.data import OfflineDataset, load_dataset
@@ -310,4 +310,5 @@ def execute(run: Run, progress: bool = True) -> dict[str, Any]:
         logger.close()
     summary = selection.summarize(run.out, cfg, run.module, run.acfg)
     checkpoint.write_json_atomic(run.out / "summary.json", summary)
+    plots.plot_run(run.out)  # curves.png (+ constraint.png for DiffCPS)
     return summary
