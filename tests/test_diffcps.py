@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from runhelpers import CrashAtSecondEval, records_without_timing
 
 from diffrl import train
 from diffrl.agents import diffcps, dql, get_agent
@@ -19,7 +20,7 @@ from diffrl.agents.common import Batch, Spec
 from diffrl.cli import main
 from diffrl.plots import plot_constraint
 from diffrl.presets import get_preset, preset_names
-from diffrl.runlog import TIMING_FIELDS, read_records
+from diffrl.runlog import read_records
 
 SPEC = Spec(obs_dim=2, action_dim=2, max_action=1.0)
 # a fast λ (lr 1e-2) so that its moves are visible after a few updates; λ starts just above λ_min
@@ -182,28 +183,6 @@ def tiny_config(**changes) -> train.RunConfig:
     return train.RunConfig(**{**base, **changes})
 
 
-class CrashAtSecondEval:
-    """An evaluator factory whose evaluator raises on its second call (a crash mid-run)."""
-
-    def __init__(self):
-        self.calls = 0
-
-    def __call__(self, run):
-        inner = train.default_evaluator(run)
-
-        def evaluate(act_fn):
-            self.calls += 1
-            if self.calls == 2:
-                raise KeyboardInterrupt("simulated kill")
-            return inner(act_fn)
-
-        return evaluate
-
-
-def _strip_timing(records):
-    return [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in records]
-
-
 @pytest.fixture
 def shared_compilations(monkeypatch):
     """The three executions below share one chunk and one act compilation: both functions depend
@@ -233,8 +212,8 @@ def test_killed_and_resumed_run_matches_uninterrupted(tmp_path, shared_compilati
     resumed_run = train.open_run(out)
     resumed = train.execute(resumed_run, progress=False)
 
-    full = _strip_timing(read_records(full_out / "metrics.jsonl"))
-    assert _strip_timing(read_records(out / "metrics.jsonl")) == full
+    full = records_without_timing(full_out)
+    assert records_without_timing(out) == full
     assert resumed["final"] == full_summary["final"]
     a = full_run.load_state(40)
     b = resumed_run.load_state(40)

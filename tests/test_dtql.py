@@ -10,13 +10,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from runhelpers import CrashAtSecondEval, records_without_timing
 
 from diffrl import nets, train
 from diffrl.agents import dtql
 from diffrl.agents.common import Batch, Spec
 from diffrl.cli import main
 from diffrl.presets import dtql as dtql_presets
-from diffrl.runlog import TIMING_FIELDS, read_records
+from diffrl.runlog import read_records
 
 # the bandit data set's sizes, so that the end-to-end runs reuse the compiled init ops
 SPEC = Spec(obs_dim=2, action_dim=2, max_action=2.0)
@@ -327,31 +328,6 @@ def test_cli_short_run_writes_a_summary(cli_run):
     assert '"dtql"' in text and '"policy_output"' in text and '"selection"' in text
 
 
-class CrashAtSecondEval:
-    """An evaluator factory whose evaluator raises on its second call (a crash mid-run)."""
-
-    def __init__(self):
-        self.calls = 0
-
-    def __call__(self, run):
-        inner = train.default_evaluator(run)
-
-        def evaluate(act_fn):
-            self.calls += 1
-            if self.calls == 2:
-                raise KeyboardInterrupt("simulated kill")
-            return inner(act_fn)
-
-        return evaluate
-
-
-def _records(out):
-    return [
-        {k: v for k, v in r.items() if k not in TIMING_FIELDS}
-        for r in read_records(out / "metrics.jsonl")
-    ]
-
-
 def test_killed_and_resumed_run_matches_uninterrupted(cli_run, tmp_path):
     out = tmp_path / "resumed"
     run = train.new_run(_tiny_run_config(), out, evaluator_factory=CrashAtSecondEval())
@@ -360,8 +336,8 @@ def test_killed_and_resumed_run_matches_uninterrupted(cli_run, tmp_path):
     assert max(r["step"] for r in read_records(out / "metrics.jsonl")) == 40
     resumed = train.execute(train.open_run(out), progress=False)
 
-    full = _records(cli_run)
-    assert _records(out) == full
+    full = records_without_timing(cli_run)
+    assert records_without_timing(out) == full
     assert resumed["final"] == json.loads((cli_run / "summary.json").read_text())["final"]
     # train records inside pretraining (steps 10) carry no policy loss, later ones do
     train_records = [r for r in full if r["kind"] == "train"]

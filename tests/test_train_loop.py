@@ -7,9 +7,10 @@ import json
 import jax
 import numpy as np
 import pytest
+from runhelpers import CrashAtSecondEval, records_without_timing
 
 from diffrl import checkpoint, train
-from diffrl.runlog import TIMING_FIELDS, read_records
+from diffrl.runlog import read_records
 
 TINY = {"hidden": 16, "selection": "none", "n_steps": 3}
 
@@ -25,28 +26,6 @@ def tiny_config(**changes) -> train.RunConfig:
         agent=dict(TINY),
     )
     return train.RunConfig(**{**base, **changes})
-
-
-def strip_timing(records):
-    return [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in records]
-
-
-class CrashAtSecondEval:
-    """An evaluator factory whose evaluator raises on its second call (a crash mid-run)."""
-
-    def __init__(self):
-        self.calls = 0
-
-    def __call__(self, run):
-        inner = train.default_evaluator(run)
-
-        def evaluate(act_fn):
-            self.calls += 1
-            if self.calls == 2:
-                raise KeyboardInterrupt("simulated kill")
-            return inner(act_fn)
-
-        return evaluate
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +71,8 @@ def test_killed_and_resumed_run_matches_uninterrupted(uninterrupted, tmp_path):
     assert max(r["step"] for r in read_records(out / "metrics.jsonl")) == 40
     resumed = train.execute(train.open_run(out), progress=False)
 
-    full = strip_timing(read_records(full_out / "metrics.jsonl"))
-    again = strip_timing(read_records(out / "metrics.jsonl"))
+    full = records_without_timing(full_out)
+    again = records_without_timing(out)
     assert again == full
     assert resumed["final"] == full_summary["final"]
 
