@@ -14,7 +14,6 @@ violation rate).
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import shutil
 import time
@@ -27,6 +26,7 @@ import numpy as np
 
 from diffrl import train
 from diffrl.bandits import bandit_metrics, plot_panels, to_task_coords
+from diffrl.cli import parse_set
 from diffrl.plots import plot_constraint
 from diffrl.runlog import read_records
 
@@ -134,17 +134,6 @@ def run_task(task: str, args: argparse.Namespace, overrides: dict[str, Any]) -> 
     }
 
 
-def _parse_set(items: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key, raw = item.split("=", 1)
-        try:
-            out[key] = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            out[key] = raw
-    return out
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="directory for runs and figures")
@@ -157,7 +146,7 @@ def main() -> None:
                    help="agent setting override (all tasks)")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    overrides = _parse_set(args.set)
+    overrides = parse_set(args.set)
     for task in args.tasks.split(","):
         print(json.dumps(run_task(task.strip(), args, overrides)), flush=True)
 

@@ -18,7 +18,7 @@ def _default_out(prefix: str) -> Path:
     return Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _parse_set(items: list[str]) -> dict[str, Any]:
+def parse_set(items: list[str]) -> dict[str, Any]:
     """`--set key=value` agent overrides; values are Python literals (numbers, True, strings)."""
     out: dict[str, Any] = {}
     for item in items:
@@ -69,7 +69,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not args.dataset:
             raise SystemExit("diffrl train: --dataset SPEC is required (or --resume DIR)")
         given = {f: getattr(args, f) for f in TRAIN_FLAGS if getattr(args, f) is not None}
-        agent = _parse_set(args.set or [])
+        agent = parse_set(args.set or [])
         base = train.RunConfig(algo=args.algo, dataset=args.dataset, agent=agent, **given)
         cfg = train.resolve_config(_dataset_name(base), base, explicit=set(given) | set(agent))
         out = Path(args.out) if args.out else _default_out(f"{args.algo}-{_slug(args.dataset)}")

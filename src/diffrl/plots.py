@@ -37,6 +37,16 @@ def _kappa(run_dir: Path) -> float | None:
     return json.loads(path.read_text()).get("agent", {}).get("kappa")
 
 
+def _save(fig: Figure, axes, path: Path) -> Path:
+    """Label every panel's step axis, lay out and write the figure as PNG."""
+    for ax in axes:
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=100)
+    return path
+
+
 def plot_constraint(run_dir: str | Path, name: str = "constraint.png") -> Path:
     """Write `run_dir/name` (three panels: λ, L_bc vs κ, violation rate vs step); return its path.
 
@@ -63,13 +73,7 @@ def plot_constraint(run_dir: str | Path, name: str = "constraint.png") -> Path:
     ax_viol.plot(*data["constraint_violated"], color="tab:purple")
     ax_viol.set_ylim(-0.02, 1.02)
     ax_viol.set_title("share of policy updates with L_bc > κ", fontsize=9)
-    for ax in (ax_lam, ax_bc, ax_viol):
-        ax.set_xlabel("step", fontsize=8)
-        ax.tick_params(labelsize=7)
-    fig.tight_layout()
-    path = run_dir / name
-    fig.savefig(path, format="png", dpi=100)
-    return path
+    return _save(fig, (ax_lam, ax_bc, ax_viol), run_dir / name)
 
 
 _CURVES = ("critic_loss", "bc_loss", "q_data", "actor_loss")
@@ -88,13 +92,7 @@ def plot_learning_curves(run_dir: str | Path, name: str = "curves.png") -> Path:
     for ax, metric in zip(axes[1:], _CURVES, strict=True):
         ax.plot(*_series(records, metric))
         ax.set_title(metric, fontsize=9)
-    for ax in axes:
-        ax.set_xlabel("step", fontsize=8)
-        ax.tick_params(labelsize=7)
-    fig.tight_layout()
-    path = run_dir / name
-    fig.savefig(path, format="png", dpi=100)
-    return path
+    return _save(fig, axes, run_dir / name)
 
 
 def plot_run(run_dir: str | Path) -> list[Path]:

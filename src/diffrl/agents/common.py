@@ -127,6 +127,17 @@ def normalized_q_loss(q_pi: jax.Array, key: jax.Array) -> jax.Array:
 SELECTIONS = ("none", "softmax", "argmax")
 
 
+def best_of_candidates(sample_fn, q_fn, obs: jax.Array, key: jax.Array, k: int, how: str):
+    """Sample k actions per state with `sample_fn(obs, key)`, score them with `q_fn(obs, a)`
+    (min-Q of the target critic) and pick one per state by `how` (softmax or argmax)."""
+    k_sample, k_pick = jax.random.split(key)
+    rep = jnp.repeat(obs, k, axis=0)
+    cands = sample_fn(rep, k_sample)
+    q = q_fn(rep, cands)
+    b = obs.shape[0]
+    return select_candidates(q.reshape(b, k), cands.reshape(b, k, -1), how, k_pick)
+
+
 def select_candidates(q: jax.Array, actions: jax.Array, how: str, key: jax.Array) -> jax.Array:
     """Pick one of K candidates per state. q: (B, K), actions: (B, K, A).
 

@@ -225,12 +225,14 @@ def act(
     k = candidates or config.candidates
     if how == "none" or k <= 1:
         return sample_actions(config, spec, state.actor, obs, key)
-    k_sample, k_pick = jax.random.split(key)
-    rep = jnp.repeat(obs, k, axis=0)
-    cands = sample_actions(config, spec, state.actor, rep, k_sample)
-    q = nets.critic_apply(state.critic_target, rep, cands).min(axis=0)
-    b = obs.shape[0]
-    return common.select_candidates(q.reshape(b, k), cands.reshape(b, k, -1), how, k_pick)
+    return common.best_of_candidates(
+        lambda o, kk: sample_actions(config, spec, state.actor, o, kk),
+        lambda o, a: nets.critic_apply(state.critic_target, o, a).min(axis=0),
+        obs,
+        key,
+        k,
+        how,
+    )
 
 
 def policy_state(state: State) -> State:
