@@ -7,11 +7,16 @@ Training: the library's own jitted `lax.scan` chunk (train.make_chunk_fn) on ran
 `--repeats` timed chunks after one compile-and-warm-up call. Latency: one jitted `act` call on a
 single state, timed to the result being ready on the host (median of many calls), as a plain
 sample (`latency_ms_b1`) and with 50 candidates ranked by the target critic (`latency_ms_k50`).
+
+Agents with a pretraining phase (DTQL) get both rates: `steps_per_s` is the main phase (all
+updates), `pretrain_steps_per_s` the pretraining updates; `--pretrain-wall` also times the whole
+pretraining phase end to end.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -68,14 +73,42 @@ def time_action(module, cfg, spec, obs_dim: int, calls: int, **act_kwargs) -> fl
     return 1000.0 * statistics.median(times)
 
 
+def pretraining_rates(module, cfg, spec: Spec, data: Batch, args: argparse.Namespace) -> dict:
+    """Pretraining steps/s (median of timed chunks) and, with --pretrain-wall, the wall time of
+    all `cfg.pretrain_steps` pretraining updates run through the library's chunk function."""
+    rates = time_training(module, cfg, spec, data, args.batch, args.chunk, args.repeats)
+    out = {
+        "pretrain_steps_per_s": round(statistics.median(rates), 2),
+        "pretrain_steps_per_s_runs": [round(r, 2) for r in rates],
+        "pretrain_steps": cfg.pretrain_steps,
+    }
+    if args.pretrain_wall:
+        chunk = 1000 if cfg.pretrain_steps % 1000 == 0 else args.chunk
+        fn = make_chunk_fn(module, cfg, spec, args.batch, chunk)
+        state = module.init(cfg, spec, jax.random.PRNGKey(0))
+        t0 = time.perf_counter()  # compile included, as a user's run pays it
+        for _ in range(cfg.pretrain_steps // chunk):
+            state, m = fn(state, data, jax.random.PRNGKey(1))
+        jax.block_until_ready(m)
+        out["pretrain_wall_s"] = round(time.perf_counter() - t0, 1)
+    return out
+
+
 def measure(algo: str, args: argparse.Namespace) -> dict:
     module = get_agent(algo)
     cfg = module.Config()
     spec = Spec(args.obs, args.act, 1.0)
     data = random_data(100_000, args.obs, args.act)
+    result = {"algo": algo}
+    pretrain = getattr(cfg, "pretrain_steps", 0)
+    if pretrain:
+        # a run's first `pretrain_steps` updates skip the policy (DTQL): time both phases, the
+        # main phase as `steps_per_s`
+        result.update(pretraining_rates(module, cfg, spec, data, args))
+        cfg = dataclasses.replace(cfg, pretrain_steps=0)
     rates = time_training(module, cfg, spec, data, args.batch, args.chunk, args.repeats)
     result = {
-        "algo": algo,
+        **result,
         "steps_per_s": round(statistics.median(rates), 2),
         "steps_per_s_runs": [round(r, 2) for r in rates],
         "latency_ms_b1": round(
@@ -144,6 +177,11 @@ def main() -> None:
     p.add_argument("--chunk", type=int, default=200, help="updates per jitted call")
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--calls", type=int, default=2000, help="act calls for the latency median")
+    p.add_argument(
+        "--pretrain-wall",
+        action="store_true",
+        help="also time an agent's whole pretraining phase (DTQL: 50 000 updates)",
+    )
     p.add_argument(
         "--baseline",
         action="store_true",

@@ -8,6 +8,8 @@ run resumed from a checkpoint draws exactly the batches and noise an uninterrupt
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import json
 import math
 import time
@@ -172,8 +174,21 @@ def make_act_fn(module, acfg, spec: Spec, **act_kwargs):
         return module.act(acfg, spec, state, obs, jax.random.fold_in(key, index), **act_kwargs)
 
     jitted = jax.jit(act)
+    how = act_kwargs.get("selection") or getattr(acfg, "selection", "softmax")
+    k = act_kwargs.get("candidates") or getattr(acfg, "candidates", None)
+    if k is not None and k <= 1:
+        how = "none"  # one candidate is the plain policy (the agents' act rule)
     prune = getattr(module, "policy_state", lambda state: state)
-    return lambda state, obs, key, index=0: jitted(prune(state), obs, key, index)
+    if "selection" in inspect.signature(prune).parameters:
+        prune = functools.partial(prune, selection=how)
+    last: list = [None, None]  # (state, pruned): evaluation calls act on one state many times
+
+    def call(state, obs, key, index=0):
+        if state is not last[0]:
+            last[:] = [state, prune(state)]
+        return jitted(last[1], obs, key, index)
+
+    return call
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -290,6 +305,10 @@ def execute(run: Run, progress: bool = True) -> dict[str, Any]:
     cfg = run.cfg
     resumed = run.latest_checkpoint()
     state, step = resumed if resumed is not None else (jax.tree.map(jnp.copy, run.template), 0)
+    if resumed is None and hasattr(run.module, "with_data"):
+        # optional hook: statistics of the data the agent keeps in its state (TD3+BC's state
+        # normalisation); checkpoints carry them, so a resumed run does not recompute them
+        state = run.module.with_data(run.acfg, state, run.data.observations)
     logger = RunLogger(run.out, start_step=step, total=cfg.steps, progress=progress)
     chunk = make_chunk_fn(run.module, run.acfg, run.spec, cfg.batch_size, run.length)
     data = device_data(run.data)

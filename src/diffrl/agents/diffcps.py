@@ -119,7 +119,6 @@ def update(
     return dql.finish_step(config, state), {**m_critic, **m_policy}
 
 
-def policy_state(state: State) -> State:
-    """The state without what acting never reads (optimiser states, EMA, online critic, λ's
-    optimiser)."""
-    return dql.policy_state(state).replace(lam_opt=None)
+def policy_state(state: State, selection: str = "softmax") -> State:
+    """DQL's pruning (dql.policy_state), and λ's optimiser."""
+    return dql.policy_state(state, selection).replace(lam_opt=None)

@@ -235,9 +235,13 @@ def act(
     )
 
 
-def policy_state(state: State) -> State:
-    """The state without what acting never reads (optimiser states, EMA, online critic)."""
-    return state.replace(actor_opt=None, ema_actor=None, critic=None, critic_opt=None)
+def policy_state(state: State, selection: str = "softmax") -> State:
+    """The state without what acting with `selection` never reads (optimiser states, EMA, online
+    critic; the target critic too when no candidates are ranked)."""
+    target = None if selection == "none" else state.critic_target
+    return state.replace(
+        actor_opt=None, ema_actor=None, critic=None, critic_opt=None, critic_target=target
+    )
 
 
 def selection_metric() -> str:

@@ -270,10 +270,17 @@ def act(
     )
 
 
-def policy_state(state: State) -> State:
-    """The state without what acting never reads (behaviour model, optimisers, online critic)."""
+def policy_state(state: State, selection: str = "softmax") -> State:
+    """The state without what acting with `selection` never reads (behaviour model, optimisers,
+    online critic; the target critic too when no candidates are ranked)."""
+    target = None if selection == "none" else state.critic_target
     return state.replace(
-        behaviour=None, behaviour_opt=None, actor_opt=None, critic=None, critic_opt=None
+        behaviour=None,
+        behaviour_opt=None,
+        actor_opt=None,
+        critic=None,
+        critic_opt=None,
+        critic_target=target,
     )
 
 
