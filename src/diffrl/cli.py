@@ -1,4 +1,4 @@
-"""The `diffrl` command: demo, train, eval, info."""
+"""The `diffrl` command: demo, train, eval, info, bandit, bench."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         given = {f: getattr(args, f) for f in TRAIN_FLAGS if getattr(args, f) is not None}
         agent = parse_set(args.set or [])
         base = train.RunConfig(algo=args.algo, dataset=args.dataset, agent=agent, **given)
-        cfg = train.resolve_config(_dataset_name(base), base, explicit=set(given) | set(agent))
+        cfg = train.resolve_config(dataset_name(base), base, explicit=set(given) | set(agent))
         out = Path(args.out) if args.out else _default_out(f"{args.algo}-{_slug(args.dataset)}")
         run = train.new_run(cfg, out)
         print(f"run directory {out}  (preset: {cfg.preset or 'none'}, mode: {cfg.mode})")
@@ -80,7 +80,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dataset_name(cfg) -> str | None:
+def dataset_name(cfg) -> str | None:
     if cfg.dataset.startswith("d4rl:"):
         return cfg.dataset.split(":", 1)[1]
     stem = Path(cfg.dataset).stem
@@ -135,6 +135,48 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- bandit ---------------------------------------------------------------------------------------
+def cmd_bandit(args: argparse.Namespace) -> int:
+    from diffrl.bandits import suite
+
+    out = Path(args.out)
+    progress = not args.quiet
+    if args.all:
+        records = suite.run_all(out, args.steps, args.seed, progress)
+    else:
+        if not args.task:
+            raise SystemExit("diffrl bandit: give --task TASK (or --all)")
+        n_values = [int(n) for n in args.n_steps.split(",")] if args.n_steps else []
+        chosen = suite.variants([a.strip() for a in args.algos.split(",")], n_values)
+        records = suite.run_task(args.task, chosen, out, args.steps, args.seed, progress)
+    groups = sorted({str(out / r["task"]) for r in records} if not args.all else {str(out)})
+    print(f"wrote figure.png, metrics.md and metrics.json under {', '.join(groups)}")
+    return 0
+
+
+# -- bench ----------------------------------------------------------------------------------------
+def cmd_bench(args: argparse.Namespace) -> int:
+    from diffrl import bench
+
+    algos = _csv(args.algos)
+    datasets = _csv(args.datasets)
+    seeds = [int(s) for s in _csv(args.seeds)]
+    jobs = bench.make_jobs(
+        algos, datasets, seeds, args.steps, args.eval_every, args.eval_episodes, args.mode,
+        parse_set(args.set or []),
+    )  # fmt: skip
+    print(f"{len(jobs)} jobs ({len(algos)} algorithms x {len(datasets)} datasets x "
+          f"{len(seeds)} seeds) -> {args.out}")  # fmt: skip
+    rows = bench.bench(jobs, Path(args.out), algos, datasets, args.address, args.cpus_per_job)
+    failed = sum(r["status"] != "ok" for r in rows)
+    print(f"wrote {Path(args.out) / 'results.md'} and results.csv; {failed} failed job(s)")
+    return 1 if failed else 0
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
 # -- parser ---------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="diffrl", description=__doc__)
@@ -175,6 +217,35 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--candidates", type=int)
     e.add_argument("--env", help="evaluate in another gymnasium env")
     e.set_defaults(func=cmd_eval)
+
+    b = sub.add_parser(
+        "bandit", help="train algorithms on a 2-D bandit: figure grid and metrics table"
+    )
+    b.add_argument(
+        "--task", help="corners | cross | grid25-far|near|hard | swissroll-near|far | circle"
+    )
+    b.add_argument("--algos", default="dql", help="comma-separated algorithms (default: dql)")
+    b.add_argument("--n-steps", dest="n_steps", help="comma-separated N: one variant per N")
+    b.add_argument("--steps", type=int, help="gradient steps (default: per algorithm)")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--out", default="runs/bandits", help="output directory (default runs/bandits)")
+    b.add_argument("--all", action="store_true", help="run the papers' bandit experiments")
+    b.add_argument("--quiet", action="store_true", help="no progress bars")
+    b.set_defaults(func=cmd_bandit)
+
+    r = sub.add_parser("bench", help="algorithm x dataset x seed runs on Ray, with result tables")
+    r.add_argument("--algos", required=True, help="comma-separated algorithms")
+    r.add_argument("--datasets", required=True, help="comma-separated dataset specs")
+    r.add_argument("--seeds", default="0,1,2")
+    r.add_argument("--steps", type=int, help="gradient steps per run (default: the presets')")
+    r.add_argument("--eval-every", dest="eval_every", type=int)
+    r.add_argument("--eval-episodes", dest="eval_episodes", type=int)
+    r.add_argument("--mode", choices=("reference", "clean"))
+    r.add_argument("--set", action="append", metavar="[ALGO.]KEY=VALUE", help="agent setting")
+    r.add_argument("--address", help="Ray cluster address (default: a local Ray instance)")
+    r.add_argument("--cpus-per-job", dest="cpus_per_job", type=float, default=1.0)
+    r.add_argument("--out", default="runs/bench", help="output directory (default runs/bench)")
+    r.set_defaults(func=cmd_bench)
 
     i = sub.add_parser("info", help="what a dataset holds, after loading")
     i.add_argument("spec")

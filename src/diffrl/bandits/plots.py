@@ -28,8 +28,10 @@ def plot_panels(
     panels: dict[str, np.ndarray],
     path: str | Path,
     overwrite: bool = False,
+    columns: int = 6,
 ) -> Path:
-    """Write the data panel plus one scatter panel per entry of `panels` (task coordinates).
+    """Write the data panel plus one scatter panel per entry of `panels` (task coordinates), in
+    rows of at most `columns` panels.
 
     Every panel shares the task's box as axis limits; sample panels show the data faintly behind
     the samples. Refuses to replace an existing file unless `overwrite` is True.
@@ -39,13 +41,17 @@ def plot_panels(
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
     data = np.asarray(data_actions_task).reshape(-1, 2)
     n = 1 + len(panels)
-    fig = Figure(figsize=(_PANEL_SIZE * n + 0.6, _PANEL_SIZE))
+    cols = min(n, columns)
+    rows = -(-n // cols)
+    fig = Figure(figsize=(_PANEL_SIZE * cols + 0.6, _PANEL_SIZE * rows))
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, n, squeeze=False)[0]
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[n:]:
+        ax.set_axis_off()
     sc = axes[0].scatter(data[:, 0], data[:, 1], c=np.asarray(data_rewards), s=2, cmap="viridis")
     fig.colorbar(sc, ax=axes[0], fraction=0.046, pad=0.04)
     _frame(axes[0], task, f"{task.name}: data (colour = reward)")
-    for ax, (title, pts) in zip(axes[1:], panels.items(), strict=True):
+    for ax, (title, pts) in zip(axes[1:n], panels.items(), strict=True):
         pts = np.asarray(pts).reshape(-1, 2)
         ax.scatter(data[:, 0], data[:, 1], s=1, color="0.85", rasterized=True)
         ax.scatter(pts[:, 0], pts[:, 1], s=3, color="tab:red")
