@@ -6,7 +6,8 @@ layers as plain functions lets the state's share of the first layer be computed 
 plain pytrees, so optax, `jax.tree.map` EMA updates and serialisation work unchanged.
 
 Initialisation follows PyTorch's `nn.Linear` default (weights and biases U(−1/√fan_in, 1/√fan_in)),
-as the official code uses it.
+as the official code uses it; `init="orthogonal"` gives JAXRL's orthogonal(√2) weights and zero
+biases (the official IQL code).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 Params = dict
+SQRT2 = math.sqrt(2.0)
 
 
 @jax.custom_jvp
@@ -55,18 +57,51 @@ def dense(p: Params, x: jax.Array) -> jax.Array:
     return x @ p["w"] + p["b"]
 
 
-def mlp_init(key: jax.Array, sizes: list[int], stack: tuple[int, ...] = ()) -> Params:
+def orthogonal_dense_init(
+    key: jax.Array, fan_in: int, fan_out: int, stack: tuple[int, ...] = (), scale: float = SQRT2
+) -> Params:
+    """Orthogonal weights with gain `scale` (one matrix per stacked member) and zero biases: the
+    `default_init` of JAXRL-based code such as the official IQL."""
+    ortho = jax.nn.initializers.orthogonal(scale)
+    keys = jax.random.split(key, math.prod(stack))
+    w = jax.vmap(lambda k: ortho(k, (fan_in, fan_out), jnp.float32))(keys)
+    return {"w": w.reshape(*stack, fan_in, fan_out), "b": jnp.zeros((*stack, fan_out), jnp.float32)}
+
+
+INITS = ("torch", "orthogonal")
+
+
+def mlp_init(
+    key: jax.Array, sizes: list[int], stack: tuple[int, ...] = (), init: str = "torch"
+) -> Params:
+    """Dense layers `sizes[0] → … → sizes[-1]`: PyTorch-default (`torch`) or orthogonal(√2) init."""
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}: expected one of {INITS}")
+    layer = dense_init if init == "torch" else orthogonal_dense_init
     keys = jax.random.split(key, len(sizes) - 1)
-    return {f"l{i}": dense_init(k, sizes[i], sizes[i + 1], stack) for i, k in enumerate(keys)}
+    return {f"l{i}": layer(k, sizes[i], sizes[i + 1], stack) for i, k in enumerate(keys)}
 
 
-def mlp(p: Params, x: jax.Array, act=mish) -> jax.Array:
-    """Dense layers with `act` between them and no output activation."""
+def dropout(x: jax.Array, rate: float, key: jax.Array | None) -> jax.Array:
+    """Inverted dropout (kept units scaled by 1/(1 − rate)); the identity when rate is 0 or no key
+    is given (evaluation)."""
+    if rate <= 0.0 or key is None:
+        return x
+    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+    return jnp.where(keep, x / (1.0 - rate), 0.0)
+
+
+def mlp(
+    p: Params, x: jax.Array, act=mish, dropout_rate: float = 0.0, key: jax.Array | None = None
+) -> jax.Array:
+    """Dense layers with `act` between them and no output activation; with `dropout_rate` and a
+    `key`, dropout after every hidden activation (training only)."""
     n = len(p)
+    keys = jax.random.split(key, n) if key is not None and dropout_rate > 0 else [None] * n
     for i in range(n):
         x = dense(p[f"l{i}"], x)
         if i < n - 1:
-            x = act(x)
+            x = dropout(act(x), dropout_rate, keys[i])
     return x
 
 
@@ -130,13 +165,21 @@ def denoiser_apply(p: Params, x: jax.Array, t: jax.Array, obs: jax.Array) -> jax
 
 
 # -- twin Q critic (ALGORITHMS.md §1.1) ----------------------------------------------------------
-def critic_init(key: jax.Array, obs_dim: int, action_dim: int, hidden: int = 256) -> Params:
-    """Two independent Q heads, stored stacked on a leading axis of size 2."""
-    return mlp_init(key, [obs_dim + action_dim, hidden, hidden, hidden, 1], stack=(2,))
+def critic_init(
+    key: jax.Array,
+    obs_dim: int,
+    action_dim: int,
+    hidden: int = 256,
+    layers: int = 3,
+    init: str = "torch",
+) -> Params:
+    """Two independent Q heads of `layers` hidden layers, stored stacked on a leading axis of 2."""
+    sizes = [obs_dim + action_dim] + [hidden] * layers + [1]
+    return mlp_init(key, sizes, stack=(2,), init=init)
 
 
-def critic_apply(p: Params, obs: jax.Array, action: jax.Array) -> jax.Array:
-    """(Q1, Q2) stacked: shape (2, B). Input order [state, action]."""
+def critic_apply(p: Params, obs: jax.Array, action: jax.Array, act=mish) -> jax.Array:
+    """(Q1, Q2) stacked: shape (2, B). Input order [state, action]; `act` between layers."""
     x = jnp.concatenate([obs, action], axis=-1)
     h = x
     n = len(p)
@@ -145,7 +188,7 @@ def critic_apply(p: Params, obs: jax.Array, action: jax.Array) -> jax.Array:
         spec = "bi,kio->kbo" if i == 0 else "kbi,kio->kbo"
         h = jnp.einsum(spec, h, layer["w"]) + layer["b"][:, None, :]
         if i < n - 1:
-            h = mish(h)
+            h = act(h)
     return h[..., 0]
 
 
@@ -238,3 +281,56 @@ def iql_q_apply(p: Params, obs: jax.Array, action: jax.Array) -> jax.Array:
 def iql_v_apply(p: Params, obs: jax.Array) -> jax.Array:
     """V(s), shape (B,): 3×hidden Mish MLP without LayerNorm."""
     return mlp(p["v"], obs)[..., 0]
+
+
+# -- Gaussian actors of the baselines (BC, IQL) ---------------------------------------------------
+def gaussian_actor_init(
+    key: jax.Array,
+    obs_dim: int,
+    action_dim: int,
+    hidden: int = 256,
+    layers: int = 2,
+    state_dependent_std: bool = True,
+    init: str = "torch",
+) -> Params:
+    """ReLU MLP S → `layers`×hidden → mean (and log-std when `state_dependent_std`); otherwise a
+    state-independent log-std parameter initialised at 0 (IQL)."""
+    out = 2 * action_dim if state_dependent_std else action_dim
+    trunk = mlp_init(key, [obs_dim] + [hidden] * layers + [out], init=init)
+    if state_dependent_std:
+        return {"trunk": trunk}
+    return {"trunk": trunk, "log_std": jnp.zeros((action_dim,), jnp.float32)}
+
+
+def gaussian_actor_apply(
+    p: Params,
+    obs: jax.Array,
+    max_action: float,
+    dropout_rate: float = 0.0,
+    key: jax.Array | None = None,
+) -> tuple[jax.Array, jax.Array]:
+    """(mean, log-std) of a plain (unsquashed) Gaussian: mean = a_max·tanh(h), so it lies in the
+    box; log-std clamped to [−5, 2]. Dropout in the trunk when training (`key` given)."""
+    out = mlp(p["trunk"], obs, act=jax.nn.relu, dropout_rate=dropout_rate, key=key)
+    if "log_std" in p:
+        mean, log_std = out, jnp.broadcast_to(p["log_std"], out.shape)
+    else:
+        mean, log_std = jnp.split(out, 2, axis=-1)
+    return max_action * jnp.tanh(mean), jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
+
+
+def gaussian_log_prob(mean: jax.Array, log_std: jax.Array, x: jax.Array) -> jax.Array:
+    """log N(x; mean, diag(exp(log_std)²)), summed over the last axis."""
+    z = (x - mean) * jnp.exp(-log_std)
+    return jnp.sum(-0.5 * z**2 - log_std - 0.5 * math.log(2.0 * math.pi), axis=-1)
+
+
+def gaussian_actor_action(
+    p: Params, obs: jax.Array, max_action: float, key: jax.Array, mean_only: bool = False
+) -> jax.Array:
+    """The Gaussian actor's mean, or a sample clipped to the box [−a_max, a_max]."""
+    mean, log_std = gaussian_actor_apply(p, obs, max_action)
+    if mean_only:
+        return mean
+    noise = jax.random.normal(key, mean.shape, mean.dtype)
+    return jnp.clip(mean + jnp.exp(log_std) * noise, -max_action, max_action)

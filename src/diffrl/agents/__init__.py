@@ -9,6 +9,11 @@ ALGORITHMS = {
     "dql": "diffrl.agents.dql",
     "diffcps": "diffrl.agents.diffcps",
     "dtql": "diffrl.agents.dtql",
+    "bc": "diffrl.agents.bc",
+    "diffbc": "diffrl.agents.diffbc",
+    "cvaebc": "diffrl.agents.cvaebc",
+    "td3bc": "diffrl.agents.td3bc",
+    "iql": "diffrl.agents.iql",
 }
 
 

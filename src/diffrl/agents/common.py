@@ -1,5 +1,6 @@
 """Pieces shared by the agents: optimisers, learning-rate schedules, EMA and Polyak updates,
-Bellman targets, the normalised Q loss and evaluation-time candidate selection."""
+Bellman targets, the normalised Q loss, observation normalisation and evaluation-time candidate
+selection."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 Params = Any
@@ -48,6 +50,17 @@ def optimizer_step(
     updates, opt_state = tx.update(grads, opt_state, params)
     params = jax.tree.map(lambda p, u: p - lr * u, params, updates)
     return params, opt_state, global_norm(grads)
+
+
+def gradient_step(
+    loss_fn, params: Params, opt_state: Any, tx: optax.GradientTransformation, lr: jax.Array
+) -> tuple[Params, Any, dict]:
+    """Differentiate `loss_fn(params) -> (loss, aux dict)` and take one optimiser step; returns
+    the new parameters, optimiser state and aux with the loss and gradient norm added under
+    "loss" and "gn"."""
+    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    params, opt_state, gnorm = optimizer_step(tx, grads, opt_state, params, lr)
+    return params, opt_state, {**aux, "loss": loss, "gn": gnorm}
 
 
 def global_norm(tree: Params) -> jax.Array:
@@ -123,8 +136,38 @@ def normalized_q_loss(q_pi: jax.Array, key: jax.Array) -> jax.Array:
     return -q_max.mean() / jax.lax.stop_gradient(jnp.abs(q_norm).mean())
 
 
+def nan_metrics(metrics_fn, *args) -> dict:
+    """The metrics `metrics_fn(*args)` would return, all NaN, without running it: the value of a
+    branch of `lax.cond` that skips a delayed update (the loop's chunk means are nan-means)."""
+    shapes = jax.eval_shape(metrics_fn, *args)
+    return jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), shapes)
+
+
+# -- observation normalisation ------------------------------------------------------------------
+def observation_stats(observations, eps: float = 1e-3) -> tuple[jax.Array, jax.Array]:
+    """(mean, std + eps) of the dataset's observations per dimension (population std, float64
+    on the host), as TD3+BC normalises states."""
+    obs = np.asarray(observations, np.float64)
+    mean, std = obs.mean(axis=0), obs.std(axis=0) + eps
+    return jnp.asarray(mean, jnp.float32), jnp.asarray(std, jnp.float32)
+
+
+def normalize_obs(obs: jax.Array, mean: jax.Array, std: jax.Array) -> jax.Array:
+    return (obs - mean) / std
+
+
 # -- evaluation-time action choice --------------------------------------------------------------
 SELECTIONS = ("none", "softmax", "argmax")
+
+
+def require_plain_sampling(algo: str, selection: str | None, candidates: int | None) -> None:
+    """Agents that do not rank candidate actions (no critic, or a deterministic actor) accept
+    only plain actions: selection `none` (or unset) and at most one candidate."""
+    if selection not in (None, "none") or candidates not in (None, 1):
+        raise ValueError(
+            f"{algo} does not rank candidate actions: selection must be 'none' and candidates 1 "
+            f"(got selection={selection!r}, candidates={candidates!r})"
+        )
 
 
 def best_of_candidates(sample_fn, q_fn, obs: jax.Array, key: jax.Array, k: int, how: str):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from diffrl.presets import diffcps, dql, dtql
+from diffrl.presets import diffcps, dql, dtql, iql, td3bc
 
 TABLES: dict[str, dict[str, dict[str, Any]]] = {
     "dql": dql.PRESETS,
     "diffcps": diffcps.PRESETS,
     "dtql": dtql.PRESETS,
+    "td3bc": td3bc.PRESETS,
+    "iql": iql.PRESETS,
 }
 
 

@@ -1,0 +1,104 @@
+"""Gaussian behaviour cloning: maximum likelihood of the dataset's actions (docs/baselines.md).
+
+The policy is a plain Gaussian N(μ(s), σ(s)²) with μ = a_max·tanh(·) and a clamped log σ, from a
+256-256 ReLU network. It is not tanh-squashed: dataset actions often sit exactly on the box
+boundary, where a squashed density needs artanh(±1) and an ε fudge that dominates the loss, while
+a plain Gaussian's likelihood is finite everywhere. Samples are clipped to the box.
+
+Per step: one Adam step on −mean log π(a|s) → step + 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from diffrl import nets
+from diffrl.agents import common
+from diffrl.agents.common import Batch, Spec
+
+POLICY_OUTPUTS = ("sample", "mean")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Behaviour-cloning hyperparameters (the usual D4RL baseline setup: 256-256, Adam 3e-4)."""
+
+    hidden: int = 256  # width of the two hidden layers
+    layers: int = 2  # number of hidden layers
+    lr: float = 3e-4  # Adam learning rate
+    grad_norm: float = 0.0  # global grad-norm clip; ≤ 0 disables
+    policy_output: str = "sample"  # act: a Gaussian sample clipped to the box, or the mean
+
+    def __post_init__(self) -> None:
+        if self.policy_output not in POLICY_OUTPUTS:
+            raise ValueError(f"policy_output must be one of {POLICY_OUTPUTS}")
+
+
+@struct.dataclass
+class State:
+    actor: Any  # Gaussian policy π(a|s)
+    actor_opt: Any
+    step: jax.Array
+
+
+def init(config: Config, spec: Spec, key: jax.Array) -> State:
+    actor = nets.gaussian_actor_init(
+        key, spec.obs_dim, spec.action_dim, config.hidden, config.layers
+    )
+    return State(
+        actor=actor,
+        actor_opt=common.adam(config.grad_norm).init(actor),
+        step=jnp.zeros((), jnp.int32),
+    )
+
+
+def nll(spec: Spec, actor: Any, obs: jax.Array, actions: jax.Array) -> tuple[jax.Array, dict]:
+    """−mean log π(a|s) over the batch (log-density summed over action dimensions)."""
+    mean, log_std = nets.gaussian_actor_apply(actor, obs, spec.max_action)
+    loss = -nets.gaussian_log_prob(mean, log_std, actions).mean()
+    return loss, {"bc_loss": loss, "policy_std": jnp.exp(log_std).mean()}
+
+
+def update(
+    config: Config, spec: Spec, state: State, batch: Batch, key: jax.Array
+) -> tuple[State, dict]:
+    del key  # the loss draws nothing
+    actor, opt, aux = common.gradient_step(
+        lambda p: nll(spec, p, batch.observations, batch.actions),
+        state.actor,
+        state.actor_opt,
+        common.adam(config.grad_norm),
+        jnp.float32(config.lr),
+    )
+    metrics = {"bc_loss": aux["bc_loss"], "policy_std": aux["policy_std"], "actor_gn": aux["gn"]}
+    return state.replace(actor=actor, actor_opt=opt, step=state.step + 1), metrics
+
+
+def act(
+    config: Config,
+    spec: Spec,
+    state: State,
+    obs: jax.Array,
+    key: jax.Array,
+    selection: str | None = None,
+    candidates: int | None = None,
+) -> jax.Array:
+    """A Gaussian sample clipped to the box, or the mean (`policy_output="mean"`)."""
+    common.require_plain_sampling("bc", selection, candidates)
+    mean_only = config.policy_output == "mean"
+    return nets.gaussian_actor_action(state.actor, obs, spec.max_action, key, mean_only)
+
+
+def policy_state(state: State) -> State:
+    """The state without the optimiser state."""
+    return state.replace(actor_opt=None)
+
+
+def selection_metric() -> str:
+    """Offline selection ranks evaluations by the negative log-likelihood of dataset actions."""
+    return "bc_loss"
