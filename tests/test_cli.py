@@ -135,3 +135,11 @@ def test_bad_settings_are_one_clear_line(tmp_path, capsys):
                  "--out", str(out)]) == 2
     assert "unknown dql preset" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_data_commands_are_part_of_diffrl(tmp_path, capsys):
+    assert main(["data", "list", "--out", str(tmp_path)]) == 0
+    assert "no datasets" in capsys.readouterr().out
+    assert main(["data", "export", "diffrl/nope-v5/medium-v0", str(tmp_path / "x.hdf5"),
+                 "--out", str(tmp_path)]) == 2  # fmt: skip
+    assert "diffrl data: error:" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The `diffrl` command: demo, train, eval, info, bandit, bench."""
+"""The `diffrl` command: demo, train, eval, info, bandit, bench, data."""
 
 from __future__ import annotations
 
@@ -246,6 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--cpus-per-job", dest="cpus_per_job", type=float, default=1.0)
     r.add_argument("--out", default="runs/bench", help="output directory (default runs/bench)")
     r.set_defaults(func=cmd_bench)
+
+    from diffrl.builder.cli import add_data_parser, run_data
+
+    add_data_parser(sub).set_defaults(func=run_data)
 
     i = sub.add_parser("info", help="what a dataset holds, after loading")
     i.add_argument("spec")

@@ -1,0 +1,326 @@
+"""D4RL's recipe for Gym-MuJoCo datasets, for any continuous-action Gymnasium env.
+
+1. Train a SAC behaviour agent online (behaviour.py), evaluating and snapshotting its actor.
+2. Reference returns: the mean return of a uniform random policy (`ref_min_score`) and of the
+   final SAC policy sampled stochastically (`ref_max_score`), over `ref_episodes` episodes.
+3. Levels, each of `transitions` steps unless said otherwise:
+   random         a uniform random policy
+   expert         the final policy, actions sampled from the tanh-Gaussian (as D4RL did)
+   medium         the first snapshot whose deterministic evaluation return reaches one third of
+                  the way from the random policy's return to the final evaluation return,
+                  sampled stochastically
+   medium-replay  the replay buffer up to that snapshot (its size is the snapshot's step)
+   medium-expert  medium followed by expert (2 × transitions)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from diffrl import checkpoint
+from diffrl.builder import behaviour, collect, sac, store
+from diffrl.builder.envs import BuildError, EnvInfo, describe_env
+from diffrl.evaluate import EnvSpec, rollout
+
+LEVELS = ("random", "medium", "medium-replay", "expert", "medium-expert")
+MEDIUM_FRACTION = 1.0 / 3.0
+DEFAULT_SAC_STEPS = 300_000
+DEFAULT_TRANSITIONS = 1_000_000
+_LEVEL_SEEDS = {level: i for i, level in enumerate(LEVELS)}
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildResult:
+    dataset_id: str
+    level: str
+    transitions: int
+    episodes: int
+    written: bool  # False: it already existed from this same build and was kept
+
+
+def parse_levels(levels: str | list[str] | tuple[str, ...]) -> list[str]:
+    names = [x.strip() for x in levels.split(",")] if isinstance(levels, str) else list(levels)
+    names = [x for x in names if x]
+    bad = [x for x in names if x not in LEVELS]
+    if bad or not names:
+        raise BuildError(
+            f"--levels: expected a comma-separated subset of {', '.join(LEVELS)}, "
+            f"found {', '.join(bad) if bad else 'none'}."
+        )
+    return list(dict.fromkeys(names))
+
+
+def work_dir(root: Path, info: EnvInfo, cfg: behaviour.TrainConfig) -> Path:
+    """The behaviour run's folder: hidden inside the Minari root, so Minari never lists it."""
+    return root / ".diffrl-build" / f"{info.env_id.lower()}-seed{cfg.seed}-sac{cfg.steps}"
+
+
+def default_train_config(sac_steps: int, seed: int, **overrides: Any) -> behaviour.TrainConfig:
+    """Warm-up and evaluation interval scale down for small budgets (at most a tenth and a
+    twentieth of the steps), so that a tiny build still evaluates and learns."""
+    base = {
+        "steps": sac_steps,
+        "random_steps": min(10_000, sac_steps // 10),
+        "eval_every": max(1, min(10_000, sac_steps // 20)),
+        "seed": seed,
+    }
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    base.setdefault("log_every", max(1, min(1_000, base["eval_every"] // 2)))
+    return behaviour.TrainConfig(**base)
+
+
+# -- policies -----------------------------------------------------------------------------------
+def stochastic_policy(actor: Any, scale: sac.ActionScale, seed: int) -> collect.Policy:
+    key = jax.random.PRNGKey(seed)
+
+    def policy(obs: np.ndarray, t: int) -> np.ndarray:
+        return np.asarray(sac.jit_stochastic_action(actor, obs, jax.random.fold_in(key, t), scale))
+
+    return policy
+
+
+# -- reference returns and the medium snapshot --------------------------------------------------
+def reference_returns(
+    work: Path, info: EnvInfo, actor: Any, scale: sac.ActionScale, episodes: int, seed: int
+) -> dict[str, Any]:
+    """Random and expert mean returns, cached in the work folder (a rerun reuses them)."""
+    path = work / f"references-{episodes}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    spec = EnvSpec(info.env_id, dict(info.env_kwargs))
+    rand_seed = behaviour.derived_seed(seed, 3, 0)
+    low = rollout(spec, collect.random_policy(info, rand_seed), episodes, rand_seed)
+    exp_seed = behaviour.derived_seed(seed, 3, 1)
+    high = rollout(spec, stochastic_policy(actor, scale, exp_seed), episodes, exp_seed)
+    refs = {
+        "ref_min_score": low["return_mean"],
+        "ref_max_score": high["return_mean"],
+        "ref_min_std": low["return_std"],
+        "ref_max_std": high["return_std"],
+        "ref_episodes": episodes,
+        "ref_min_policy": "uniform random actions",
+        "ref_max_policy": "final SAC policy, stochastic (the expert level's policy)",
+    }
+    checkpoint.write_json_atomic(path, refs)
+    return refs
+
+
+def choose_medium(evals: list[dict[str, Any]], random_return: float) -> dict[str, Any]:
+    """The first evaluation whose return reaches `random + (final − random) / 3`; `snapshot_step`
+    is None when none does (the final policy is no better than random)."""
+    if not evals:
+        raise BuildError("the behaviour run has no evaluations; expected at least one.")
+    final = evals[-1]["return_mean"]
+    threshold = random_return + MEDIUM_FRACTION * (final - random_return)
+    chosen = next((r for r in evals if r["return_mean"] >= threshold), None)
+    return {
+        "snapshot_step": None if chosen is None else int(chosen["step"]),
+        "snapshot_return": None if chosen is None else float(chosen["return_mean"]),
+        "threshold": float(threshold),
+        "random_return": float(random_return),
+        "final_eval_return": float(final),
+        "rule": "first evaluation with return >= random + (final - random) / 3",
+    }
+
+
+# -- the build ----------------------------------------------------------------------------------
+def build_key(info: EnvInfo, cfg: behaviour.TrainConfig, level: str, transitions: int) -> str:
+    """Identifies what produced a dataset: a rerun of the same build keeps its finished levels."""
+    record = {
+        "env": info.env_id,
+        "kwargs": info.env_kwargs,
+        "train": dataclasses.asdict(cfg),
+        "level": level,
+        "transitions": transitions,
+    }
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _plan(
+    root: Path,
+    info: EnvInfo,
+    cfg: behaviour.TrainConfig,
+    levels: list[str],
+    transitions: int,
+    overwrite: bool,
+) -> dict[str, bool]:
+    """level -> must it be written; refuses before any work to replace someone else's dataset."""
+    plan = {}
+    for level in levels:
+        ds_id = store.dataset_id(info.env_id, level)
+        meta = store.read_metadata(root, ds_id)
+        if meta is None:
+            plan[level] = True
+            continue
+        same = meta.get(store.META_KEY, {}).get("build_key") == build_key(
+            info, cfg, level, transitions
+        )
+        if not same and not overwrite:
+            raise BuildError(
+                f"{ds_id}: expected no dataset with this id under {root}, found one "
+                f"(not made by this build command); pass --overwrite to replace it, or --out "
+                f"another folder."
+            )
+        plan[level] = not same or overwrite
+    return plan
+
+
+def build_datasets(
+    env_id: str,
+    levels: str | list[str] = LEVELS,
+    transitions: int = DEFAULT_TRANSITIONS,
+    out: str | os.PathLike[str] | None = None,
+    sac_steps: int = DEFAULT_SAC_STEPS,
+    seed: int = 0,
+    overwrite: bool = False,
+    env_kwargs: dict[str, Any] | None = None,
+    ref_episodes: int = 100,
+    n_envs: int = 16,
+    progress: bool = True,
+    **train_overrides: Any,
+) -> list[BuildResult]:
+    """Build D4RL-style datasets of `env_id` as Minari datasets under `out` (Minari's root when
+    None). Rerunning the same call continues an interrupted build; datasets already written by
+    it are kept. `train_overrides` may set random_steps, eval_every, eval_episodes, log_every.
+    """
+    levels = parse_levels(levels)
+    if transitions < 1:
+        raise BuildError(f"--transitions: expected at least 1, found {transitions}.")
+    if ref_episodes < 1:
+        raise BuildError(f"ref_episodes: expected at least 1, found {ref_episodes}.")
+    info = describe_env(env_id, env_kwargs)
+    cfg = default_train_config(sac_steps, seed, **train_overrides)
+    cfg.check()
+    root = (Path(out).expanduser() if out is not None else store.default_root()).absolute()
+    plan = _plan(root, info, cfg, levels, transitions, overwrite)
+    work = work_dir(root, info, cfg)
+    trainer = behaviour.Trainer(info, cfg, work, progress=progress)
+    state = trainer.run()
+    if progress:
+        print(
+            f"reference returns: random and final policy, {ref_episodes} episodes each", flush=True
+        )
+    refs = reference_returns(work, info, state.actor, trainer.scale, ref_episodes, seed)
+    if refs["ref_max_score"] <= refs["ref_min_score"]:
+        warnings.warn(
+            f"{env_id}: the final SAC policy (return {refs['ref_max_score']:.1f}) is no better "
+            f"than random ({refs['ref_min_score']:.1f}); normalised scores will be meaningless. "
+            f"Train longer (--sac-steps).",
+            stacklevel=2,
+        )
+    medium = choose_medium(behaviour.evaluations(work), refs["ref_min_score"])
+    builder = _LevelBuilder(
+        info, cfg, work, trainer.scale, state.actor, medium, transitions, n_envs
+    )
+    results = []
+    for level in levels:
+        ds_id = store.dataset_id(info.env_id, level)
+        if plan[level]:
+            extra = {"build_key": build_key(info, cfg, level, transitions)}
+            results.append(_write_level(root, ds_id, level, builder, refs, extra, progress))
+        else:
+            meta = store.read_metadata(root, ds_id) or {}
+            steps, episodes = meta["total_steps"], meta["total_episodes"]
+            results.append(BuildResult(ds_id, level, steps, episodes, False))
+    return results
+
+
+def _write_level(
+    root: Path,
+    ds_id: str,
+    level: str,
+    builder: _LevelBuilder,
+    refs: dict[str, Any],
+    extra: dict[str, Any],
+    progress: bool,
+) -> BuildResult:
+    if progress:
+        print(f"collecting {ds_id} ...", flush=True)
+    episodes = builder.episodes(level)
+    if store.read_metadata(root, ds_id) is not None:
+        store.delete_dataset(root, ds_id)  # allowed by --overwrite (checked in _plan)
+    store.write_dataset(
+        root, ds_id, episodes, builder.info, refs, builder.record(level, refs) | extra
+    )
+    steps = sum(len(ep) for ep in episodes)
+    if progress:
+        print(f"wrote {ds_id}: {steps} transitions, {len(episodes)} episodes", flush=True)
+    return BuildResult(ds_id, level, steps, len(episodes), True)
+
+
+class _LevelBuilder:
+    """Collects each level's episodes (cached, since medium-expert reuses medium and expert)."""
+
+    def __init__(self, info, cfg, work, scale, actor, medium, transitions, n_envs) -> None:
+        self.info, self.cfg, self.work, self.scale = info, cfg, work, scale
+        self.actor, self.medium = actor, medium
+        self.transitions, self.n_envs = transitions, n_envs
+        self.cache: dict[str, list[collect.Episode]] = {}
+
+    def _seed(self, level: str) -> int:
+        return behaviour.derived_seed(self.cfg.seed, 2, _LEVEL_SEEDS[level])
+
+    def episodes(self, level: str) -> list[collect.Episode]:
+        if level not in self.cache:
+            self.cache[level] = self._collect(level)
+        return self.cache[level]
+
+    def _collect(self, level: str) -> list[collect.Episode]:
+        seed, n = self._seed(level), self.transitions
+        if level == "random":
+            policy = collect.random_policy(self.info, seed)
+        elif level == "expert":
+            policy = stochastic_policy(self.actor, self.scale, seed)
+        elif level == "medium":
+            actor = behaviour.load_snapshot(self.work, self._medium_step(), self.actor)
+            policy = stochastic_policy(actor, self.scale, seed)
+        elif level == "medium-replay":
+            step = self._medium_step()
+            replay = behaviour.load_replay(self.work, self.info, step)
+            return collect.replay_episodes(replay.rows(0, step))
+        else:  # medium-expert
+            return self.episodes("medium") + self.episodes("expert")
+        return collect.rollout_episodes(self.info, policy, n, seed, self.n_envs)
+
+    def _medium_step(self) -> int:
+        m = self.medium
+        if m["snapshot_step"] is None:
+            raise BuildError(
+                f"{self.info.env_id}: the medium levels need a behaviour policy better than "
+                f"random; expected a final evaluation return above the random policy's "
+                f"{m['random_return']:.1f}, found {m['final_eval_return']:.1f}. Train longer "
+                f"(--sac-steps) or build only random and expert."
+            )
+        return m["snapshot_step"]
+
+    def record(self, level: str, refs: dict[str, Any]) -> dict[str, Any]:
+        """The `diffrl` metadata block of a level: how it was made, enough to reproduce it."""
+        policy = {
+            "random": "uniform random actions",
+            "expert": "final SAC policy, stochastic",
+            "medium": "SAC snapshot (see medium), stochastic",
+            "medium-replay": "SAC replay buffer up to the medium snapshot",
+            "medium-expert": "medium followed by expert",
+        }[level]
+        return {
+            "level": level,
+            "policy": policy,
+            "transitions_requested": self.transitions,
+            "sac_steps": self.cfg.steps,
+            "seed": self.cfg.seed,
+            "collection_seed": self._seed(level),
+            "train": dataclasses.asdict(self.cfg),
+            "references": refs,
+            "medium": self.medium,
+            "final_eval_return": self.medium["final_eval_return"],
+            "description": f"D4RL-style {level} data for {self.info.env_id} ({policy}).",
+        }
