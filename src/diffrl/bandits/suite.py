@@ -27,21 +27,13 @@ import numpy as np
 from diffrl import checkpoint, train
 from diffrl.bandits.plots import plot_panels
 from diffrl.bandits.tasks import ALIASES, TASK_NAMES, make_task, to_task_coords
+from diffrl.demo import DEMO_AGENT, DEMO_STEPS
 
 RECORD_KEYS = ("support_rate", "mode_shares", "best_mode_share", "mean_true_reward")
 
-# The Diffusion-QL demo's settings (docs/decisions.md, "The demo"): the official toy script's
+# Diffusion-QL: the demo's settings (docs/decisions.md, "The demo"): the official toy script's
 # N = 50, η = 2.5, 100 000 steps do not fit a few minutes on two cores.
-_DQL = {
-    "n_steps": 10,
-    "hidden": 128,
-    "eta": 0.1,
-    "actor_lr": 1e-3,
-    "grad_norm": 0.0,
-    "lr_decay": True,
-    "selection": "softmax",
-    "candidates": 50,
-}
+_DQL = dict(DEMO_AGENT)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +50,7 @@ class BanditSetting:
 
 
 BANDIT_SETTINGS: dict[str, BanditSetting] = {
-    "dql": BanditSetting(_DQL, 12_000),
+    "dql": BanditSetting(_DQL, DEMO_STEPS),
     # DiffCPS: benchmarks/bandit_diffcps.py's settings (docs/diffcps.md)
     "diffcps": BanditSetting(
         {
@@ -90,14 +82,18 @@ BANDIT_SETTINGS: dict[str, BanditSetting] = {
         },
         12_000,
         batch_size=256,
+        # r = ||a|| keeps growing past the swiss roll's arms: α = 1 lets the policy leave the data
+        # for the critic's extrapolation (support 0.0); α = 10 holds it on the arms
+        per_task={"swissroll-far": {"alpha": 10.0}, "swissroll-near": {"alpha": 10.0}},
     ),
     "diffbc": BanditSetting(
         {"n_steps": 50, "hidden": 128, "actor_lr": 1e-3, "lr_decay": True}, 12_000
     ),
-    "bc": BanditSetting({"hidden": 128}, 5000),
+    "bc": BanditSetting({"hidden": 128, "policy_output": "sample"}, 5000),
     "cvaebc": BanditSetting({}, 5000),
     "td3bc": BanditSetting({"hidden": 128}, 5000),
-    "iql": BanditSetting({"hidden": 128}, 5000),
+    # IQL's evaluation acts with the mean; on a bandit the figure shows the policy's samples
+    "iql": BanditSetting({"hidden": 128, "policy_output": "sample"}, 5000),
 }
 
 # The papers' experiments (BANDITS.md "The claims to reproduce"), `diffrl bandit --all`:
