@@ -87,7 +87,7 @@ def test_n_variants_have_their_own_labels_and_settings():
 
 
 def test_every_experiment_names_known_tasks_and_algorithms():
-    for _, task, algos, _ in suite.EXPERIMENTS:
+    for _, task, algos, _, _ in suite.EXPERIMENTS:
         assert suite.canonical_task(task) == task
         assert set(algos) <= set(suite.BANDIT_SETTINGS)
 
