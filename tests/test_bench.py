@@ -103,3 +103,13 @@ def test_the_cli_runs_jobs_on_ray_and_skips_them_the_second_time(tmp_path, capsy
     assert (tmp_path / "results.md").read_text().startswith("# Benchmark results")
     assert main(args) == 0
     assert "seed 0: skipped" in capsys.readouterr().out
+
+
+def test_a_preset_applies_to_the_algorithms_that_have_it():
+    jobs = bench.make_jobs(["bc", "iql"], ["x.npz"], [0], steps=100, preset="hopper-medium-v2")
+    assert [(j.algo, j.preset) for j in jobs] == [("bc", None), ("iql", "hopper-medium-v2")]
+    cfg = bench.job_config(jobs[1])
+    assert cfg.steps == 100  # the explicit budget wins over the preset's epochs
+    assert cfg.reward_transform == "iql_locomotion" and cfg.agent["temperature"] == 3.0
+    with pytest.raises(KeyError, match="none of \\['bc'\\] has a preset"):
+        bench.make_jobs(["bc"], ["x.npz"], [0], preset="hopper-medium-v2")

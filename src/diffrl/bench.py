@@ -43,6 +43,7 @@ class Job:
     eval_episodes: int | None
     mode: str | None
     agent: tuple[tuple[str, Any], ...] = ()  # this algorithm's --set overrides
+    preset: str | None = None  # a preset name, used by the algorithms that have it
 
     @property
     def slug(self) -> str:
@@ -91,10 +92,27 @@ def make_jobs(
     eval_episodes: int | None = None,
     mode: str | None = None,
     sets: dict[str, Any] | None = None,
+    preset: str | None = None,
 ) -> list[Job]:
+    """One job per (dataset, algorithm, seed). `preset` (e.g. `hopper-medium-v2` for a Hopper
+    dataset without a preset of its own) applies to the algorithms that have it."""
+    from diffrl.presets import preset_names
+
     per_algo = split_overrides(sets or {}, algos)
+    if preset is not None and not any(preset in preset_names(a) for a in algos):
+        raise KeyError(f"--preset {preset}: none of {algos} has a preset of that name")
     return [
-        Job(a, d, s, steps, eval_every, eval_episodes, mode, tuple(sorted(per_algo[a].items())))
+        Job(
+            a,
+            d,
+            s,
+            steps,
+            eval_every,
+            eval_episodes,
+            mode,
+            tuple(sorted(per_algo[a].items())),
+            preset if preset in preset_names(a) else None,
+        )  # fmt: skip
         for d in datasets
         for a in algos
         for s in seeds
@@ -119,7 +137,9 @@ def job_config(job: Job):
         if v is not None
     }
     agent = dict(job.agent)
-    base = train.RunConfig(algo=job.algo, dataset=job.dataset, seed=job.seed, agent=agent, **given)
+    base = train.RunConfig(
+        algo=job.algo, dataset=job.dataset, seed=job.seed, preset=job.preset, agent=agent, **given
+    )
     return train.resolve_config(dataset_name(base), base, explicit=set(given) | set(agent))
 
 
