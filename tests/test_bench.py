@@ -113,3 +113,6 @@ def test_a_preset_applies_to_the_algorithms_that_have_it():
     assert cfg.reward_transform == "iql_locomotion" and cfg.agent["temperature"] == 3.0
     with pytest.raises(KeyError, match="none of \\['bc'\\] has a preset"):
         bench.make_jobs(["bc"], ["x.npz"], [0], preset="hopper-medium-v2")
+    per_dataset = ["hopper-medium-v2", "walker2d-medium-v2"]
+    jobs = bench.make_jobs(["dtql"], ["h.npz", "w.npz"], [0], steps=100, preset=per_dataset)
+    assert [bench.job_config(j).agent["lr"] for j in jobs] == [1e-4, 3e-4]

@@ -92,15 +92,20 @@ def make_jobs(
     eval_episodes: int | None = None,
     mode: str | None = None,
     sets: dict[str, Any] | None = None,
-    preset: str | None = None,
+    preset: str | list[str | None] | None = None,
 ) -> list[Job]:
     """One job per (dataset, algorithm, seed). `preset` (e.g. `hopper-medium-v2` for a Hopper
-    dataset without a preset of its own) applies to the algorithms that have it."""
+    dataset without a preset of its own; a list gives one per dataset) applies to the
+    algorithms that have it."""
     from diffrl.presets import preset_names
 
     per_algo = split_overrides(sets or {}, algos)
-    if preset is not None and not any(preset in preset_names(a) for a in algos):
-        raise KeyError(f"--preset {preset}: none of {algos} has a preset of that name")
+    presets = preset if isinstance(preset, list) else [preset] * len(datasets)
+    if len(presets) != len(datasets):
+        raise KeyError(f"--preset: {len(presets)} names for {len(datasets)} datasets")
+    for name in presets:
+        if name is not None and not any(name in preset_names(a) for a in algos):
+            raise KeyError(f"--preset {name}: none of {algos} has a preset of that name")
     return [
         Job(
             a,
@@ -111,9 +116,9 @@ def make_jobs(
             eval_episodes,
             mode,
             tuple(sorted(per_algo[a].items())),
-            preset if preset in preset_names(a) else None,
+            p if p in preset_names(a) else None,
         )  # fmt: skip
-        for d in datasets
+        for d, p in zip(datasets, presets, strict=True)
         for a in algos
         for s in seeds
     ]

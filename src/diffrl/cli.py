@@ -163,7 +163,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     seeds = [int(s) for s in _csv(args.seeds)]
     jobs = bench.make_jobs(
         algos, datasets, seeds, args.steps, args.eval_every, args.eval_episodes, args.mode,
-        parse_set(args.set or []), args.preset,
+        parse_set(args.set or []), _presets(args.preset, len(datasets)),
     )  # fmt: skip
     print(f"{len(jobs)} jobs ({len(algos)} algorithms x {len(datasets)} datasets x "
           f"{len(seeds)} seeds) -> {args.out}")  # fmt: skip
@@ -171,6 +171,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     failed = sum(r["status"] != "ok" for r in rows)
     print(f"wrote {Path(args.out) / 'results.md'} and results.csv; {failed} failed job(s)")
     return 1 if failed else 0
+
+
+def _presets(text: str | None, n: int) -> list[str | None] | None:
+    """One preset for all datasets, or a comma-separated list with one per dataset."""
+    if text is None:
+        return None
+    names = _csv(text)
+    return names * n if len(names) == 1 else names
 
 
 def _csv(text: str) -> list[str]:
@@ -241,7 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--eval-every", dest="eval_every", type=int)
     r.add_argument("--eval-episodes", dest="eval_episodes", type=int)
     r.add_argument("--mode", choices=("reference", "clean"))
-    r.add_argument("--preset", help="preset name, for the algorithms that have it")
+    r.add_argument(
+        "--preset", help="preset name (or one per dataset, comma-separated) for the algorithms "
+        "that have it"
+    )  # fmt: skip
     r.add_argument("--set", action="append", metavar="[ALGO.]KEY=VALUE", help="agent setting")
     r.add_argument("--address", help="Ray cluster address (default: a local Ray instance)")
     r.add_argument("--cpus-per-job", dest="cpus_per_job", type=float, default=1.0)
