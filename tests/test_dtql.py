@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from runhelpers import CrashAtSecondEval, records_without_timing
+from runhelpers import crash_and_resume, records_without_timing
 
 from diffrl import nets, train
 from diffrl.agents import dtql
@@ -221,7 +221,7 @@ def test_config_rejects_bad_values():
 )
 def test_act_shapes_and_bounds(batch, state0, output, selection, candidates):
     cfg = dataclasses.replace(CFG, policy_output=output)
-    state = dtql.policy_state(state0)
+    state = dtql.policy_state(state0, selection)  # "none" drops the target critic too
     obs = batch.observations[:6] * 10  # large inputs push the policy to the box edges
     a1 = dtql.act(cfg, SPEC, state, obs, jax.random.PRNGKey(1), selection, candidates)
     a2 = dtql.act(cfg, SPEC, state, obs, jax.random.PRNGKey(2), selection, candidates)
@@ -330,11 +330,8 @@ def test_cli_short_run_writes_a_summary(cli_run):
 
 def test_killed_and_resumed_run_matches_uninterrupted(cli_run, tmp_path):
     out = tmp_path / "resumed"
-    run = train.new_run(_tiny_run_config(), out, evaluator_factory=CrashAtSecondEval())
-    with pytest.raises(KeyboardInterrupt):
-        train.execute(run, progress=False)
-    assert max(r["step"] for r in read_records(out / "metrics.jsonl")) == 40
-    resumed = train.execute(train.open_run(out), progress=False)
+    _, resumed, crashed_at = crash_and_resume(_tiny_run_config(), out)
+    assert crashed_at == 40
 
     full = records_without_timing(cli_run)
     assert records_without_timing(out) == full

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
 import json
 import math
 import time
@@ -178,9 +177,7 @@ def make_act_fn(module, acfg, spec: Spec, **act_kwargs):
     k = act_kwargs.get("candidates") or getattr(acfg, "candidates", None)
     if k is not None and k <= 1:
         how = "none"  # one candidate is the plain policy (the agents' act rule)
-    prune = getattr(module, "policy_state", lambda state: state)
-    if "selection" in inspect.signature(prune).parameters:
-        prune = functools.partial(prune, selection=how)
+    prune = functools.partial(getattr(module, "policy_state", _whole_state), selection=how)
     last: list = [None, None]  # (state, pruned): evaluation calls act on one state many times
 
     def call(state, obs, key, index=0):
@@ -189,6 +186,11 @@ def make_act_fn(module, acfg, spec: Spec, **act_kwargs):
         return jitted(last[1], obs, key, index)
 
     return call
+
+
+def _whole_state(state, selection: str):
+    """policy_state of an agent that defines none: acting may read anything."""
+    return state
 
 
 # -- the run ------------------------------------------------------------------------------------

@@ -94,8 +94,9 @@ def act(
     return nets.gaussian_actor_action(state.actor, obs, spec.max_action, key, mean_only)
 
 
-def policy_state(state: State) -> State:
-    """The state without the optimiser state."""
+def policy_state(state: State, selection: str = "none") -> State:
+    """The state without the optimiser state. (`selection` is unused: this agent ranks no
+    candidates.)"""
     return state.replace(actor_opt=None)
 
 

@@ -132,8 +132,9 @@ def act(
     return decode(spec, state.decoder, obs, z)
 
 
-def policy_state(state: State) -> State:
-    """The state without the encoder and the optimiser state."""
+def policy_state(state: State, selection: str = "none") -> State:
+    """The state without the encoder and the optimiser state. (`selection` is unused: this
+    agent ranks no candidates.)"""
     return state.replace(encoder=None, vae_opt=None)
 
 

@@ -98,8 +98,9 @@ def act(
     return dql.sample_actions(as_dql(config), spec, state.actor, obs, key)
 
 
-def policy_state(state: State) -> State:
-    """The state without the optimiser state."""
+def policy_state(state: State, selection: str = "none") -> State:
+    """The state without the optimiser state. (`selection` is unused: this agent ranks no
+    candidates.)"""
     return state.replace(actor_opt=None)
 
 

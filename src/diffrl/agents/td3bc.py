@@ -224,8 +224,9 @@ def act(
     return policy(spec, state.actor, common.normalize_obs(obs, state.obs_mean, state.obs_std))
 
 
-def policy_state(state: State) -> State:
-    """The actor and the state statistics only."""
+def policy_state(state: State, selection: str = "none") -> State:
+    """The actor and the state statistics only. (`selection` is unused: this agent ranks no
+    candidates.)"""
     return state.replace(
         actor_opt=None, actor_target=None, critic=None, critic_opt=None, critic_target=None
     )
