@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jax.numpy as jnp
+import numpy as np
+
 from diffrl import train
+from diffrl.agents.common import Batch
 from diffrl.runlog import TIMING_FIELDS, read_records
 
 
@@ -32,3 +36,36 @@ def records_without_timing(out: Path) -> list[dict]:
         {k: v for k, v in r.items() if k not in TIMING_FIELDS}
         for r in read_records(Path(out) / "metrics.jsonl")
     ]
+
+
+def crash_and_resume(cfg: train.RunConfig, out: Path) -> tuple[train.Run, dict, int]:
+    """Start a run in `out` that is killed at its second evaluation, then resume it to the end.
+
+    Returns the resumed run, its summary and the last step logged before the crash (the train
+    records up to the second evaluation were written, so resume must truncate the log).
+    """
+    run = train.new_run(cfg, out, evaluator_factory=CrashAtSecondEval())
+    try:
+        train.execute(run, progress=False)
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError("the run was expected to be killed at its second evaluation")
+    crashed_at = max(r["step"] for r in read_records(Path(out) / "metrics.jsonl"))
+    resumed = train.open_run(out)
+    return resumed, train.execute(resumed, progress=False), crashed_at
+
+
+def random_batch(spec, seed: int, b: int, action_scale: float = 0.5) -> Batch:
+    """A batch of random transitions built with numpy (no per-op compilation)."""
+    rng = np.random.default_rng(seed)
+    f32 = np.float32
+    return Batch(
+        observations=jnp.asarray(rng.normal(size=(b, spec.obs_dim)), f32),
+        actions=jnp.asarray(
+            rng.uniform(-action_scale, action_scale, size=(b, spec.action_dim)), f32
+        ),
+        rewards=jnp.asarray(rng.normal(size=b), f32),
+        next_observations=jnp.asarray(rng.normal(size=(b, spec.obs_dim)), f32),
+        not_done=jnp.asarray(rng.uniform(size=b) > 0.3, f32),
+    )

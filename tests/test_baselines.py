@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from runhelpers import CrashAtSecondEval, records_without_timing
+from runhelpers import crash_and_resume, random_batch, records_without_timing
 
 from diffrl import train
 from diffrl.agents import ALGORITHMS, bc, cvaebc, diffbc, dql, get_agent, iql, td3bc
@@ -40,18 +40,6 @@ PARAMS = {
     "td3bc": ("actor", "critic", "actor_target", "critic_target"),
     "iql": ("actor", "critic", "critic_target", "value"),
 }
-
-
-def _batch(seed: int, b: int = B) -> Batch:
-    rng = np.random.default_rng(seed)
-    f32 = np.float32
-    return Batch(
-        observations=jnp.asarray(rng.normal(size=(b, SPEC.obs_dim)), f32),
-        actions=jnp.asarray(rng.uniform(-0.5, 0.5, size=(b, SPEC.action_dim)), f32),
-        rewards=jnp.asarray(rng.normal(size=b), f32),
-        next_observations=jnp.asarray(rng.normal(size=(b, SPEC.obs_dim)), f32),
-        not_done=jnp.asarray(rng.uniform(size=b) > 0.3, f32),
-    )
 
 
 def _changed(a, b) -> bool:
@@ -82,7 +70,7 @@ def _fast_compiles():
 
 @pytest.fixture(scope="module")
 def batch():
-    return _batch(1)
+    return random_batch(SPEC, 1, B)
 
 
 def _init_and_two_updates(name: str, batch: Batch):
@@ -470,10 +458,7 @@ def test_td3bc_killed_and_resumed_run_matches_uninterrupted(tmp_path):
     full_out = tmp_path / "full"
     full = train.execute(train.new_run(_td3bc_run(), full_out), progress=False)
     out = tmp_path / "resumed"
-    run = train.new_run(_td3bc_run(), out, evaluator_factory=CrashAtSecondEval())
-    with pytest.raises(KeyboardInterrupt):
-        train.execute(run, progress=False)
-    resumed = train.execute(train.open_run(out), progress=False)
+    _, resumed, _ = crash_and_resume(_td3bc_run(), out)
     assert records_without_timing(out) == records_without_timing(full_out)
     assert resumed["final"] == full["final"]
     a, b = train.open_run(full_out).load_state(40), train.open_run(out).load_state(40)

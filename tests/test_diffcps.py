@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from runhelpers import CrashAtSecondEval, records_without_timing
+from runhelpers import crash_and_resume, records_without_timing
 
 from diffrl import train
 from diffrl.agents import diffcps, dql, get_agent
@@ -205,12 +205,8 @@ def test_killed_and_resumed_run_matches_uninterrupted(tmp_path, shared_compilati
     full_run = train.new_run(tiny_config(), full_out)
     full_summary = train.execute(full_run, progress=False)
     out = tmp_path / "resumed"
-    run = train.new_run(tiny_config(), out, evaluator_factory=CrashAtSecondEval())
-    with pytest.raises(KeyboardInterrupt):
-        train.execute(run, progress=False)
-    assert max(r["step"] for r in read_records(out / "metrics.jsonl")) == 40
-    resumed_run = train.open_run(out)
-    resumed = train.execute(resumed_run, progress=False)
+    resumed_run, resumed, crashed_at = crash_and_resume(tiny_config(), out)
+    assert crashed_at == 40
 
     full = records_without_timing(full_out)
     assert records_without_timing(out) == full

@@ -13,10 +13,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from runhelpers import random_batch
 
 from diffrl import nets
 from diffrl.agents import common, dql
-from diffrl.agents.common import Batch, LRSchedule, Spec
+from diffrl.agents.common import LRSchedule, Spec
 
 SPEC = Spec(obs_dim=3, action_dim=2, max_action=0.5)
 CFG = dql.Config(hidden=32, candidates=8)
@@ -191,18 +192,6 @@ def test_config_rejects_unknown_names():
         dql.Config(selection="greedy")
 
 
-def _batch(seed, b=B):
-    rng = np.random.default_rng(seed)  # numpy: no per-op compilation
-    f32 = np.float32
-    return Batch(
-        observations=jnp.asarray(rng.normal(size=(b, SPEC.obs_dim)), f32),
-        actions=jnp.asarray(rng.uniform(-0.5, 0.5, size=(b, SPEC.action_dim)), f32),
-        rewards=jnp.asarray(rng.normal(size=b), f32),
-        next_observations=jnp.asarray(rng.normal(size=(b, SPEC.obs_dim)), f32),
-        not_done=jnp.asarray(rng.uniform(size=b) > 0.3, f32),
-    )
-
-
 @pytest.fixture(scope="module")
 def state0():
     return jax.jit(dql.init, static_argnums=(0, 1))(CFG, SPEC, jax.random.PRNGKey(0))
@@ -210,7 +199,7 @@ def state0():
 
 @pytest.fixture(scope="module")
 def batch():
-    return _batch(1)
+    return random_batch(SPEC, 1, B)
 
 
 @jax.jit

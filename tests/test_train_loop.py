@@ -7,7 +7,7 @@ import json
 import jax
 import numpy as np
 import pytest
-from runhelpers import CrashAtSecondEval, records_without_timing
+from runhelpers import crash_and_resume, records_without_timing
 
 from diffrl import checkpoint, train
 from diffrl.runlog import read_records
@@ -64,12 +64,9 @@ def test_refuses_to_overwrite_a_run(uninterrupted):
 def test_killed_and_resumed_run_matches_uninterrupted(uninterrupted, tmp_path):
     full_out, full_summary = uninterrupted
     out = tmp_path / "resumed"
-    run = train.new_run(tiny_config(), out, evaluator_factory=CrashAtSecondEval())
-    with pytest.raises(KeyboardInterrupt):
-        train.execute(run, progress=False)
+    _, resumed, crashed_at = crash_and_resume(tiny_config(), out)
     # the crash came after the train records of steps 30 and 40 had been logged
-    assert max(r["step"] for r in read_records(out / "metrics.jsonl")) == 40
-    resumed = train.execute(train.open_run(out), progress=False)
+    assert crashed_at == 40
 
     full = records_without_timing(full_out)
     again = records_without_timing(out)
