@@ -13,6 +13,8 @@ the run), τ = 0.005, γ = 0.99, batch 256, 1M steps, weights clipped at 100.
 
 from __future__ import annotations
 
+from diffrl.data.scores import ADROIT_TASKS, ANTMAZE_MAZES, KITCHEN_DATASETS
+
 _MUJOCO = {"expectile": 0.7, "temperature": 3.0, "reward_transform": "iql_locomotion"}
 _ANTMAZE = {"expectile": 0.9, "temperature": 10.0, "reward_transform": "iql_antmaze"}
 _KITCHEN = {"expectile": 0.7, "temperature": 0.5, "actor_dropout": 0.1, "reward_transform": "no"}
@@ -22,22 +24,11 @@ _MUJOCO_TASKS = [
     for env in ("halfcheetah", "hopper", "walker2d")
     for data in ("medium", "medium-replay", "medium-expert")
 ]
-_ANTMAZE_TASKS = [
-    f"antmaze-{maze}-{v}"
-    for maze in (
-        "umaze",
-        "umaze-diverse",
-        "medium-play",
-        "medium-diverse",
-        "large-play",
-        "large-diverse",
-    )
-    for v in ("v0", "v2")
-]
-_KITCHEN_TASKS = ["kitchen-complete-v0", "kitchen-partial-v0", "kitchen-mixed-v0"]
+_ANTMAZE_TASKS = [f"antmaze-{maze}-{v}" for maze in ANTMAZE_MAZES for v in ("v0", "v2")]
+_KITCHEN_TASKS = [f"kitchen-{data}-v0" for data in KITCHEN_DATASETS]
 _ADROIT_TASKS = [
     f"{env}-{data}-{v}"
-    for env in ("pen", "hammer", "door", "relocate")
+    for env in ADROIT_TASKS
     for data in ("human", "cloned")
     for v in ("v0", "v1")
 ]
