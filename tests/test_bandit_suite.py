@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -64,7 +65,15 @@ def test_finished_runs_are_reused_and_tables_merge(tiny_suite):
     assert [r["label"] for r in merged] == ["dql", "dtql"]  # the dtql record is kept
 
 
-def test_reusing_a_run_with_other_settings_is_refused(tiny_suite):
+def test_reusing_a_run_with_other_settings_is_refused(tiny_suite, monkeypatch):
+    changed = dataclasses.replace(
+        suite.BANDIT_SETTINGS["dql"], agent={**suite.BANDIT_SETTINGS["dql"].agent, "eta": 0.5}
+    )
+    monkeypatch.setitem(suite.BANDIT_SETTINGS, "dql", changed)
+    with pytest.raises(RunError, match="agent=.*'eta': 0.1"):
+        suite.run_task("corners", suite.variants(["dql"]), tiny_suite, steps=200,
+                       progress=False, log=lambda _: None)  # fmt: skip
+    monkeypatch.undo()
     with pytest.raises(RunError, match="steps=200"):
         suite.run_task(
             "corners",

@@ -26,7 +26,7 @@ def test_overrides_go_to_the_algorithms_that_have_them():
     }
     with pytest.raises(KeyError, match="no algorithm of .* has a setting 'nonsense'"):
         bench.split_overrides({"nonsense": 1}, ["dql"])
-    with pytest.raises(KeyError, match="'dql' has no setting|no algorithm of \\['dql'\\]"):
+    with pytest.raises(KeyError, match="no algorithm of \\['dql'\\] has a setting 'alpha'"):
         bench.split_overrides({"dql.alpha": 1.0}, ["dql", "dtql"])
     with pytest.raises(KeyError, match="not one of the sweep's algorithms"):
         bench.split_overrides({"iql.alpha": 1.0}, ["dql"])

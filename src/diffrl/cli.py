@@ -142,15 +142,15 @@ def cmd_bandit(args: argparse.Namespace) -> int:
     out = Path(args.out)
     progress = not args.quiet
     if args.all:
-        records = suite.run_all(out, args.steps, args.seed, progress)
+        suite.run_all(out, args.steps, args.seed, progress)
     else:
         if not args.task:
             raise SystemExit("diffrl bandit: give --task TASK (or --all)")
         n_values = [int(n) for n in args.n_steps.split(",")] if args.n_steps else []
         chosen = suite.variants([a.strip() for a in args.algos.split(",")], n_values)
-        records = suite.run_task(args.task, chosen, out, args.steps, args.seed, progress)
-    groups = sorted({str(out / r["task"]) for r in records} if not args.all else {str(out)})
-    print(f"wrote figure.png, metrics.md and metrics.json under {', '.join(groups)}")
+        suite.run_task(args.task, chosen, out, args.steps, args.seed, progress)
+    where = out if args.all else out / suite.canonical_task(args.task)
+    print(f"wrote figure.png, metrics.md and metrics.json under {where}")
     return 0
 
 

@@ -177,20 +177,20 @@ def train_variant(
     run_dir = group_dir / variant.label
     done = run_dir / "bandit.json"
     cfg = run_config(task, variant, steps, seed)
-    if done.exists():
-        record = json.loads(done.read_text())
-        _check_same(done, record, cfg)
-        return record
-    t0 = time.perf_counter()
-    run = train.open_run(run_dir) if (run_dir / "config.json").exists() else None
-    if run is not None:
-        _check_same(run_dir / "config.json", {"run": run.cfg.to_json()}, cfg)
+    if (run_dir / "config.json").exists():
+        _check_same(run_dir / "config.json", cfg)
+        if done.exists():
+            return json.loads(done.read_text())
+        run = train.open_run(run_dir)
     else:
         run = train.new_run(cfg, run_dir)
-    train.execute(run, progress=progress)
-    state = run.load_state(run.cfg.steps)
-    metrics = run.evaluate(state, run.cfg.steps)
-    np.save(run_dir / "samples.npy", run.evaluator.last_samples)
+    t0 = time.perf_counter()
+    summary = train.execute(run, progress=progress)
+    metrics, samples = summary["final"], run.evaluator.last_samples
+    if samples is None:  # trained to the end before this call: score the final state again
+        metrics = run.evaluate(run.load_state(run.cfg.steps), run.cfg.steps)
+        samples = run.evaluator.last_samples
+    np.save(run_dir / "samples.npy", samples)
     record = {
         "algo": variant.algo,
         "label": variant.label,
@@ -207,14 +207,17 @@ def train_variant(
     return record
 
 
-def _check_same(path: Path, record: dict[str, Any], cfg: train.RunConfig) -> None:
-    """A reused run must have been made with the settings asked for now."""
-    run = record.get("run", record)
-    want = cfg.to_json()
-    for key in ("algo", "dataset", "steps", "seed"):
-        if key in run and run[key] != want[key]:
+CHECKED_FIELDS = ("algo", "dataset", "steps", "seed", "batch_size", "agent")
+
+
+def _check_same(path: Path, cfg: train.RunConfig) -> None:
+    """A reused run must have been made with the settings asked for now (its config.json)."""
+    have = json.loads(path.read_text())["run"]
+    want = json.loads(json.dumps(cfg.to_json()))  # the same JSON types as the file
+    for key in CHECKED_FIELDS:
+        if have.get(key) != want[key]:
             raise train.RunError(
-                f"{path}: this run has {key}={run[key]!r} but {want[key]!r} was asked for; "
+                f"{path}: this run has {key}={have.get(key)!r} but {want[key]!r} was asked for; "
                 "use another --out (or delete the run) to train with new settings"
             )
 
