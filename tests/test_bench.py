@@ -81,8 +81,21 @@ def test_tables_and_curves(finished):
     table = list(csv.DictReader((out / "results.csv").open()))
     assert [r["status"] for r in table] == ["ok", "ok", "failed"]
     assert float(table[0]["final_score"]) == pytest.approx(scores[0])
+    assert all(r["train_seconds"] > 0 and r["eval_seconds"] >= 0 for r in rows[:2])
+    cost = sum(r["train_seconds"] for r in rows[:2]) / 2
+    assert f"| 40 | {cost:.0f} |" in text
     (path,) = bench.plot_curves(rows, out, ["bandit:corners"], ["dtql"])
     assert path.name == "curves-corners.png" and path.stat().st_size > 5_000
+
+
+def test_run_cost_adds_chunk_times_and_evaluations():
+    records = [
+        {"kind": "train", "step": 100, "steps_per_s": 50.0},  # 2 s
+        {"kind": "eval", "step": 100, "eval_seconds": 1.5},
+        {"kind": "train", "step": 300, "steps_per_s": 100.0},  # 2 s
+        {"kind": "eval", "step": 300, "eval_seconds": 0.5},
+    ]
+    assert bench.run_cost(records) == {"train_seconds": 4.0, "eval_seconds": 2.0}
 
 
 @pytest.fixture

@@ -219,6 +219,8 @@ def _job_line(job: Job, result: dict, k: int, n: int) -> str:
 # -- aggregation --------------------------------------------------------------------------------
 def collect(jobs: list[Job], out: Path, statuses: list[dict]) -> list[dict[str, Any]]:
     """One row per job: the three scores from its summary.json, or its error."""
+    from diffrl.runlog import read_records
+
     rows = []
     for job, status in zip(jobs, statuses, strict=True):
         row: dict[str, Any] = {"algo": job.algo, "dataset": job.dataset, "seed": job.seed}
@@ -232,6 +234,7 @@ def collect(jobs: list[Job], out: Path, statuses: list[dict]) -> list[dict[str, 
                 entry = summary.get(rule) or {}
                 row[f"{rule}_score"] = entry.get("score")
                 row[f"{rule}_step"] = entry.get("step")
+            row.update(run_cost(read_records(job.run_dir(out) / "metrics.jsonl")))
             row["status"] = "ok"
         else:
             row["status"] = "failed"
@@ -241,10 +244,26 @@ def collect(jobs: list[Job], out: Path, statuses: list[dict]) -> list[dict[str, 
     return rows
 
 
+def run_cost(records: list[dict]) -> dict[str, float]:
+    """Seconds spent in gradient steps and in evaluations, from a run's metrics.jsonl.
+
+    Each train record carries the rate of the chunk that ended at its step, so the chunk's time is
+    (steps since the previous record) / rate; compilation falls in the first chunk. Start-up
+    (loading data, building the evaluator) is not counted. A resumed run's log keeps one record
+    per step, so interrupted work is not counted twice."""
+    seconds, previous = 0.0, 0
+    for r in records:
+        if r["kind"] == "train" and r.get("steps_per_s"):
+            seconds += (r["step"] - previous) / r["steps_per_s"]
+            previous = r["step"]
+    evals = sum(r.get("eval_seconds") or 0.0 for r in records if r["kind"] == "eval")
+    return {"train_seconds": round(seconds, 1), "eval_seconds": round(evals, 1)}
+
+
 CSV_FIELDS = (
     "algo", "dataset", "seed", "status", "steps", "preset", "mode",
     *(f"{r}_{k}" for r in RULES for k in ("score", "step")),
-    "run_dir", "error",
+    "train_seconds", "eval_seconds", "run_dir", "error",
 )  # fmt: skip
 
 
@@ -263,6 +282,10 @@ def _mean_std(values: list[float]) -> str:
     return f"{arr.mean():.4g} ± {arr.std():.2g}"
 
 
+def _mean(values: list[float]) -> str:
+    return f"{np.mean(values):.0f}" if values else "–"
+
+
 def results_markdown(rows: list[dict], command: str, algos: list[str], datasets: list[str]) -> str:
     """Per dataset and algorithm: mean ± std over seeds (population std) for each rule."""
     lines = [
@@ -275,10 +298,11 @@ def results_markdown(rows: list[dict], command: str, algos: list[str], datasets:
         "in each run's summary.json: `final` = the last evaluation, `best` = the best evaluation "
         "during training (optimistic: it looks at test returns), `offline` = the evaluation "
         "picked by the offline selection rule (no test returns used). mean ± std over the seeds "
-        "that finished (n).",
+        "that finished (n). `train s` / `eval s`: mean seconds per run in gradient steps / in "
+        "evaluations (from metrics.jsonl; jobs that shared the machine slow each other).",
         "",
-        "| dataset | algorithm | final | best | offline-selected | n | steps |",
-        "|---|---|---|---|---|---|---|",
+        "| dataset | algorithm | final | best | offline-selected | n | steps | train s | eval s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for d in datasets:
         for a in algos:
@@ -288,9 +312,10 @@ def results_markdown(rows: list[dict], command: str, algos: list[str], datasets:
                 for rule in RULES
             ]
             steps = sorted({r["steps"] for r in ok})
+            cost = [_mean([r[k] for r in ok]) for k in ("train_seconds", "eval_seconds")]
             lines.append(
                 f"| {dataset_slug(d)} | {a} | {' | '.join(cells)} | {len(ok)} | "
-                f"{', '.join(map(str, steps)) or '–'} |"
+                f"{', '.join(map(str, steps)) or '–'} | {' | '.join(cost)} |"
             )
     failed = [r for r in rows if r["status"] != "ok"]
     if failed:

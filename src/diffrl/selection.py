@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from diffrl.runlog import read_records
+from diffrl.runlog import TIMING_FIELDS, read_records
 
 
 def offline_index(window_losses: list[float], top_k: int, mode: str) -> int:
@@ -39,7 +39,7 @@ def window_means(records: list[dict[str, Any]], metric: str) -> list[float | Non
 
 
 def _entry(record: dict[str, Any]) -> dict[str, Any]:
-    drop = {"kind", "returns"}
+    drop = {"kind", "returns", *TIMING_FIELDS}  # a summary holds results, not the machine's speed
     return {k: v for k, v in record.items() if k not in drop}
 
 

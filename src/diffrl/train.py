@@ -324,7 +324,10 @@ def execute(run: Run, progress: bool = True) -> dict[str, Any]:
             step += run.length
             logger.train(step, metrics, run.length / (time.perf_counter() - t0))
             if step % cfg.eval_every == 0 or step == cfg.steps:
+                t_eval = time.perf_counter()
                 result = run.evaluate(state, step)
+                if result is not None:  # every evaluator's records carry their cost
+                    result.setdefault("eval_seconds", time.perf_counter() - t_eval)
                 logger.eval(step, result)
                 run.save(state, step)
     finally:
