@@ -9,6 +9,7 @@ import pytest
 
 from diffrl import bench
 from diffrl.cli import main
+from diffrl.runlog import read_records
 
 TINY = {"hidden": 16, "pretrain_steps": 20, "selection": "none"}
 
@@ -81,7 +82,12 @@ def test_tables_and_curves(finished):
     table = list(csv.DictReader((out / "results.csv").open()))
     assert [r["status"] for r in table] == ["ok", "ok", "failed"]
     assert float(table[0]["final_score"]) == pytest.approx(scores[0])
-    assert all(r["train_seconds"] > 0 and r["eval_seconds"] >= 0 for r in rows[:2])
+    for row in rows[:2]:  # every evaluation is timed, and the table adds them up
+        evals = [r for r in read_records(out / row["run_dir"] / "metrics.jsonl")
+                 if r["kind"] == "eval"]  # fmt: skip
+        assert len(evals) == 2 and all(r["eval_seconds"] > 0 for r in evals)
+        assert row["eval_seconds"] == round(sum(r["eval_seconds"] for r in evals), 1)
+        assert row["train_seconds"] > 0
     cost = sum(r["train_seconds"] for r in rows[:2]) / 2
     assert f"| 40 | {cost:.0f} |" in text
     (path,) = bench.plot_curves(rows, out, ["bandit:corners"], ["dtql"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -113,7 +112,4 @@ class GymEvaluator:
         }
 
     def __call__(self, act_fn) -> dict[str, Any]:
-        t0 = time.perf_counter()
-        result = rollout(self.spec, act_fn, self.episodes, self.seed)
-        result["eval_seconds"] = time.perf_counter() - t0
-        return result
+        return rollout(self.spec, act_fn, self.episodes, self.seed)

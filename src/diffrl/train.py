@@ -248,7 +248,10 @@ class Run:
         def act_fn(obs: np.ndarray, index: int) -> np.ndarray:
             return np.asarray(self.act(state, jnp.asarray(obs), key, index))
 
-        return self.evaluator(act_fn)
+        t0 = time.perf_counter()
+        result = self.evaluator(act_fn)
+        result["eval_seconds"] = time.perf_counter() - t0  # whatever the evaluator, its cost
+        return result
 
 
 def new_run(
@@ -324,10 +327,7 @@ def execute(run: Run, progress: bool = True) -> dict[str, Any]:
             step += run.length
             logger.train(step, metrics, run.length / (time.perf_counter() - t0))
             if step % cfg.eval_every == 0 or step == cfg.steps:
-                t_eval = time.perf_counter()
                 result = run.evaluate(state, step)
-                if result is not None:  # every evaluator's records carry their cost
-                    result.setdefault("eval_seconds", time.perf_counter() - t_eval)
                 logger.eval(step, result)
                 run.save(state, step)
     finally:
