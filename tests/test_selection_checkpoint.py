@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -153,31 +152,6 @@ def test_save_load_round_trip_agent_state(tmp_path):
     assert isinstance(loaded, dql.State)
     _assert_tree_equal(loaded, state)
     assert meta == {"step": 5}
-
-
-def test_write_atomic_replaces_and_leaves_no_temp(tmp_path):
-    path = tmp_path / "file.bin"
-    checkpoint.write_atomic(path, b"first")
-    checkpoint.write_atomic(path, b"second, longer content")
-    assert path.read_bytes() == b"second, longer content"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.bin"]
-    checkpoint.write_json_atomic(tmp_path / "x.json", {"b": 1, "a": [1, 2]})
-    assert json.loads((tmp_path / "x.json").read_text()) == {"a": [1, 2], "b": 1}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.bin", "x.json"]
-
-
-def test_write_atomic_failure_keeps_old_file(tmp_path, monkeypatch):
-    path = tmp_path / "file.bin"
-    checkpoint.write_atomic(path, b"old")
-
-    def boom(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError, match="disk full"):
-        checkpoint.write_atomic(path, b"new")
-    assert path.read_bytes() == b"old"
-    assert [p.name for p in tmp_path.iterdir()] == ["file.bin"]  # the temp file is removed
 
 
 def _saved(tmp_path) -> tuple[Path, dict]:

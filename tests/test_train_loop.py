@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from runhelpers import crash_and_resume, records_without_timing
 
-from diffrl import checkpoint, train
+from diffrl import fileio, train
 from diffrl.runlog import read_records
 
 TINY = {"hidden": 16, "selection": "none", "n_steps": 3}
@@ -87,7 +87,7 @@ def test_resume_refuses_foreign_data(uninterrupted, tmp_path):
     run = train.open_run(out)
     run.save(run.template, 0)
     record["run"]["seed"] = 1  # another seed draws other bandit data
-    checkpoint.write_json_atomic(out / "config.json", record)
+    fileio.write_json_atomic(out / "config.json", record)
     with pytest.raises(train.RunError, match="different data"):
         train.open_run(out).latest_checkpoint()
 

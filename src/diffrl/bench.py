@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from diffrl.fileio import write_text_atomic
+
 RULES = ("final", "best", "offline_selected")
 
 
@@ -272,7 +274,7 @@ def write_csv(rows: list[dict], path: Path) -> None:
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
-    _write_text(path, buf.getvalue())
+    write_text_atomic(path, buf.getvalue())
 
 
 def _mean_std(values: list[float]) -> str:
@@ -369,12 +371,6 @@ def _stack(curves: list[dict[int, float]]) -> tuple[np.ndarray, np.ndarray, np.n
     return np.asarray(steps), values.mean(axis=0), values.std(axis=0)
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def bench(
     jobs: list[Job],
     out: Path,
@@ -392,6 +388,6 @@ def bench(
     rows = collect(jobs, out, statuses)
     command = command or " ".join(shlex.quote(a) for a in ["diffrl", *sys.argv[1:]])
     write_csv(rows, out / "results.csv")
-    _write_text(out / "results.md", results_markdown(rows, command, algos, datasets))
+    write_text_atomic(out / "results.md", results_markdown(rows, command, algos, datasets))
     plot_curves(rows, out, datasets, algos)
     return rows

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from diffrl import checkpoint, train
+from diffrl import fileio, train
 from diffrl.bandits import bandit_metrics, make_task, plot_panels, to_task_coords
 
 TASK = "corners"
@@ -80,7 +80,7 @@ def run_demo(out: Path, steps: int | None = None, seed: int = 0, progress: bool 
             final["best_mode_share"] >= BEST_MODE_TARGET and final["support_rate"] >= SUPPORT_TARGET
         ),
     }
-    checkpoint.write_json_atomic(out / "summary.json", result)
+    fileio.write_json_atomic(out / "summary.json", result)
     return result
 
 

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from diffrl import checkpoint
+from diffrl import checkpoint, fileio
 from diffrl.train import Run, RunError, make_act_fn, open_run
 
 WHICH = ("final", "best", "offline_selected")
@@ -106,6 +106,6 @@ def _record(run_dir: Path, which: str, policy: Policy, result: dict[str, Any]) -
     while out.exists():
         n += 1
         out = Path(run_dir) / f"eval-{which}-{stamp}-{n}.json"
-    checkpoint.write_json_atomic(out, result)
+    fileio.write_json_atomic(out, result)
     result["written"] = str(out)
     return result

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from diffrl.checkpoint import write_atomic
+from diffrl.fileio import write_atomic
 
 # fields that depend on the machine's speed, not on the computation
 TIMING_FIELDS = ("steps_per_s", "eval_seconds")

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from diffrl import checkpoint, plots, selection
+from diffrl import checkpoint, fileio, plots, selection
 from diffrl.agents import get_agent
 from diffrl.agents.common import Batch, Spec
 from diffrl.data import OfflineDataset, load_dataset
@@ -276,7 +276,7 @@ def new_run(
         "evaluation": getattr(run.evaluator, "describe", lambda: None)(),
         "jax": {"version": jax.__version__, "backend": jax.default_backend()},
     }
-    checkpoint.write_json_atomic(out / "config.json", record)
+    fileio.write_json_atomic(out / "config.json", record)
     return run
 
 
@@ -333,6 +333,6 @@ def execute(run: Run, progress: bool = True) -> dict[str, Any]:
     finally:
         logger.close()
     summary = selection.summarize(run.out, cfg, run.module, run.acfg)
-    checkpoint.write_json_atomic(run.out / "summary.json", summary)
+    fileio.write_json_atomic(run.out / "summary.json", summary)
     plots.plot_run(run.out)  # curves.png (+ constraint.png for DiffCPS)
     return summary

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from diffrl import checkpoint, train
+from diffrl import fileio, train
 from diffrl.bandits.plots import plot_panels
 from diffrl.bandits.tasks import ALIASES, TASK_NAMES, make_task, to_task_coords
 from diffrl.demo import DEMO_AGENT, DEMO_STEPS
@@ -203,7 +203,7 @@ def train_variant(
         "train_seconds": round(time.perf_counter() - t0, 1),
         "run_dir": variant.label,
     }
-    checkpoint.write_json_atomic(done, record)
+    fileio.write_json_atomic(done, record)
     return record
 
 
@@ -266,7 +266,7 @@ def write_task_outputs(task: str, task_dir: Path, records: list[dict[str, Any]])
     merged = {r["label"]: r for r in _read_records(task_dir / "metrics.json")}
     merged.update({r["label"]: r for r in records})
     rows = list(merged.values())
-    checkpoint.write_json_atomic(task_dir / "metrics.json", rows)
+    fileio.write_json_atomic(task_dir / "metrics.json", rows)
     title = task if task_dir.name == task else f"{task_dir.name} ({task})"
     (task_dir / "metrics.md").write_text(markdown_table(title, rows))
     draw_figure(task, task_dir, rows)

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from diffrl import checkpoint
+from diffrl import checkpoint, fileio
 from diffrl.builder import sac
 from diffrl.builder.envs import BuildError, EnvInfo, make_env
 from diffrl.builder.replay import Replay
@@ -108,7 +108,7 @@ class Trainer:
                     f"{have}; rerun with the same settings to continue it, or delete the folder."
                 )
         else:
-            checkpoint.write_json_atomic(path, want)
+            fileio.write_json_atomic(path, want)
 
     def _fresh(self) -> Loop:
         key = jax.random.PRNGKey(self.cfg.seed)

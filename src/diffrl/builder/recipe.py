@@ -26,7 +26,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from diffrl import checkpoint
+from diffrl import fileio
 from diffrl.builder import behaviour, collect, sac, store
 from diffrl.builder.envs import BuildError, EnvInfo, describe_env
 from diffrl.evaluate import EnvSpec, rollout
@@ -110,7 +110,7 @@ def reference_returns(
         "ref_min_policy": "uniform random actions",
         "ref_max_policy": "final SAC policy, stochastic (the expert level's policy)",
     }
-    checkpoint.write_json_atomic(path, refs)
+    fileio.write_json_atomic(path, refs)
     return refs
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from diffrl.checkpoint import CheckpointError, write_atomic
+from diffrl.checkpoint import CheckpointError
+from diffrl.fileio import write_atomic
 
 FIELDS = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
 
