@@ -7,27 +7,23 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
-from diffrl import train
-from diffrl.agents.common import Batch
+from diffrl import launch
+from diffrl.agents.api import Batch
+from diffrl.run import Run, RunConfig, execute, new_run
 from diffrl.runlog import TIMING_FIELDS, read_records
 
 
-class CrashAtSecondEval:
-    """An evaluator factory whose evaluator raises on its second call (a crash mid-run)."""
+def crash_at_second_eval(inner):
+    """An evaluator that raises on its second call (a crash mid-run)."""
+    calls = []
 
-    def __init__(self):
-        self.calls = 0
+    def evaluate(act_fn):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("simulated kill")
+        return inner(act_fn)
 
-    def __call__(self, run):
-        inner = train.default_evaluator(run)
-
-        def evaluate(act_fn):
-            self.calls += 1
-            if self.calls == 2:
-                raise KeyboardInterrupt("simulated kill")
-            return inner(act_fn)
-
-        return evaluate
+    return evaluate
 
 
 def records_without_timing(out: Path) -> list[dict]:
@@ -38,22 +34,23 @@ def records_without_timing(out: Path) -> list[dict]:
     ]
 
 
-def crash_and_resume(cfg: train.RunConfig, out: Path) -> tuple[train.Run, dict, int]:
+def crash_and_resume(cfg: RunConfig, out: Path) -> tuple[Run, dict, int]:
     """Start a run in `out` that is killed at its second evaluation, then resume it to the end.
 
     Returns the resumed run, its summary and the last step logged before the crash (the train
     records up to the second evaluation were written, so resume must truncate the log).
     """
-    run = train.new_run(cfg, out, evaluator_factory=CrashAtSecondEval())
+    data = launch.training_data(cfg)
+    run = new_run(cfg, out, data, crash_at_second_eval(launch.evaluator_for(cfg, data)))
     try:
-        train.execute(run, progress=False)
+        execute(run, progress=False)
     except KeyboardInterrupt:
         pass
     else:
         raise AssertionError("the run was expected to be killed at its second evaluation")
     crashed_at = max(r["step"] for r in read_records(Path(out) / "metrics.jsonl"))
-    resumed = train.open_run(out)
-    return resumed, train.execute(resumed, progress=False), crashed_at
+    resumed = launch.resume(out)
+    return resumed, execute(resumed, progress=False), crashed_at
 
 
 def random_batch(spec, seed: int, b: int, action_scale: float = 0.5) -> Batch:

@@ -14,16 +14,18 @@ __version__ = "0.1.0"
 
 
 def fit(config: Any, out: str | Path, progress: bool = True) -> dict[str, Any]:
-    """Train a run described by a `RunConfig` into directory `out`; returns its summary."""
-    from diffrl import train as _train
+    """Train a run described by a `RunConfig` (or a mapping of settings, presets applied as on
+    the command line) into directory `out`; returns its summary."""
+    from diffrl import launch, run
 
-    return _train.execute(_train.new_run(config, Path(out)), progress=progress)
+    cfg = config if isinstance(config, run.RunConfig) else run.resolve(config, "fit")
+    return run.execute(launch.start(run.complete(cfg), Path(out)), progress=progress)
 
 
 def __getattr__(name: str) -> Any:
     # heavy modules load on first use, so `import diffrl` stays fast
     if name == "RunConfig":
-        from diffrl.train import RunConfig
+        from diffrl.run import RunConfig
 
         return RunConfig
     if name in ("load_policy", "evaluate_run"):

@@ -1,7 +1,7 @@
 """`diffrl bench`: many (algorithm, dataset, seed) runs on Ray, aggregated into honest tables.
 
 Every job is an ordinary run directory, `OUT/runs/<dataset>/<algo>/seed<k>/`, trained by the
-normal loop (`train.new_run` / `train.execute`), so each can be inspected, evaluated and resumed
+normal loop (`launch.start` / `run.execute`), so each can be inspected, evaluated and resumed
 on its own. Re-running the same command skips finished jobs (their summary.json exists), resumes
 interrupted ones from their last checkpoint and retries failed ones. Jobs run as Ray tasks: a
 local Ray instance by default, an existing cluster with `--address`.
@@ -130,29 +130,24 @@ def make_jobs(
 def job_config(job: Job):
     """The RunConfig of a job: the algorithm's preset for the dataset (if any) under the sweep's
     explicit settings, as `diffrl train` resolves it."""
-    from diffrl import train
-    from diffrl.cli import dataset_name
+    from diffrl.run import resolve
 
     given = {
-        k: v
-        for k, v in {
-            "steps": job.steps,
-            "eval_every": job.eval_every,
-            "eval_episodes": job.eval_episodes,
-            "mode": job.mode,
-        }.items()
-        if v is not None
+        "steps": job.steps,
+        "eval_every": job.eval_every,
+        "eval_episodes": job.eval_episodes,
+        "mode": job.mode,
+        "preset": job.preset,
     }
-    agent = dict(job.agent)
-    base = train.RunConfig(
-        algo=job.algo, dataset=job.dataset, seed=job.seed, preset=job.preset, agent=agent, **given
-    )
-    return train.resolve_config(dataset_name(base), base, explicit=set(given) | set(agent))
+    given = {k: v for k, v in given.items() if v is not None}
+    values = {"algo": job.algo, "dataset": job.dataset, "seed": job.seed, **given, **job.agent}
+    return resolve(values, f"bench job {job.algo} on {job.dataset}")
 
 
 def run_job(job: Job, out: str) -> dict[str, Any]:
     """Train one job to the end (new, resumed or already finished); never raises."""
-    from diffrl import train
+    from diffrl import launch
+    from diffrl.run import execute
 
     run_dir = job.run_dir(Path(out))
     t0 = time.time()
@@ -160,10 +155,10 @@ def run_job(job: Job, out: str) -> dict[str, Any]:
         if (run_dir / "summary.json").exists():
             return {"status": "skipped", "run_dir": str(run_dir)}
         if (run_dir / "config.json").exists():
-            run, status = train.open_run(run_dir), "resumed"
+            run, status = launch.resume(run_dir), "resumed"
         else:
-            run, status = train.new_run(job_config(job), run_dir), "trained"
-        train.execute(run, progress=False)
+            run, status = launch.start(job_config(job), run_dir), "trained"
+        execute(run, progress=False)
         return {"status": status, "run_dir": str(run_dir), "seconds": round(time.time() - t0, 1)}
     except Exception as exc:  # noqa: BLE001 — a failed job is reported, not fatal to the sweep
         return {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import sys
 import time
@@ -18,18 +17,11 @@ def _default_out(prefix: str) -> Path:
     return Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def parse_set(items: list[str]) -> dict[str, Any]:
-    """`--set key=value` agent overrides; values are Python literals (numbers, True, strings)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise SystemExit(f"--set expects key=value, got {item!r}")
-        key, raw = item.split("=", 1)
-        try:
-            out[key] = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            out[key] = raw
-    return out
+def parse_set(items: list[str]) -> dict[str, str]:
+    """`--set key=value` settings as raw strings; their types are checked by diffrl.settings."""
+    from diffrl.settings import parse_assignments
+
+    return parse_assignments(items)
 
 
 # -- demo -----------------------------------------------------------------------------------------
@@ -60,33 +52,23 @@ TRAIN_FLAGS = {
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from diffrl import train
+    from diffrl import launch, run
 
     if args.resume:
-        run = train.open_run(Path(args.resume))
+        train_run = launch.resume(Path(args.resume))
         print(f"resuming {args.resume}")
     else:
         if not args.dataset:
             raise SystemExit("diffrl train: --dataset SPEC is required (or --resume DIR)")
         given = {f: getattr(args, f) for f in TRAIN_FLAGS if getattr(args, f) is not None}
-        agent = parse_set(args.set or [])
-        base = train.RunConfig(algo=args.algo, dataset=args.dataset, agent=agent, **given)
-        cfg = train.resolve_config(dataset_name(base), base, explicit=set(given) | set(agent))
+        values = {"algo": args.algo, "dataset": args.dataset, **given, **parse_set(args.set or [])}
+        cfg = run.resolve(values, "diffrl train")  # every setting checked before any file
         out = Path(args.out) if args.out else _default_out(f"{args.algo}-{_slug(args.dataset)}")
-        run = train.new_run(cfg, out)
+        train_run = launch.start(cfg, out)
         print(f"run directory {out}  (preset: {cfg.preset or 'none'}, mode: {cfg.mode})")
-    summary = train.execute(run, progress=not args.quiet)
+    summary = run.execute(train_run, progress=not args.quiet)
     print(json.dumps(_score_lines(summary), indent=2))
     return 0
-
-
-def dataset_name(cfg) -> str | None:
-    if cfg.dataset.startswith("d4rl:"):
-        return cfg.dataset.split(":", 1)[1]
-    stem = Path(cfg.dataset).stem
-    from diffrl.data import list_known_d4rl_names
-
-    return stem if stem in list_known_d4rl_names() else None
 
 
 def _slug(spec: str) -> str:
@@ -120,9 +102,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 # -- info -----------------------------------------------------------------------------------------
 def cmd_info(args: argparse.Namespace) -> int:
-    from diffrl.train import RunConfig, prepare_dataset
+    from diffrl.launch import load_data
 
-    data = prepare_dataset(RunConfig(dataset=args.spec))
+    data = load_data(args.spec)
     info = data.summary()
     if args.json:
         print(json.dumps(info, indent=2))
@@ -271,12 +253,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from diffrl.train import RunError
+    from diffrl.run import RunError
+    from diffrl.settings import SettingsError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DatasetError, RunError, CheckpointError, KeyError, FileExistsError) as exc:
+    except (
+        DatasetError, RunError, CheckpointError, SettingsError, KeyError, FileExistsError
+    ) as exc:  # fmt: skip
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"diffrl {args.command}: error: {msg}", file=sys.stderr)
         return 2

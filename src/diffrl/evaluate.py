@@ -88,17 +88,27 @@ class GymEvaluator:
         self.action_info = action_info
 
     @classmethod
-    def for_run(cls, run) -> GymEvaluator | None:
-        cfg, data = run.cfg, run.data
+    def for_data(cls, cfg: Any, data: Any) -> GymEvaluator | None:
+        """The evaluator of a run on `data` (None: no environment, or 0 episodes)."""
         env_id = cfg.env or data.env_id
         if env_id is None or cfg.eval_episodes <= 0:
             return None
         kwargs = data.env_kwargs if env_id == data.env_id else {}
         spec = EnvSpec(env_id, dict(kwargs), data.ref_min_score, data.ref_max_score)
-        action_info = {
-            k: getattr(run.acfg, k) for k in ("selection", "candidates") if hasattr(run.acfg, k)
-        }
-        return cls(spec, cfg.eval_episodes, cfg.seed + 100, action_info)
+        choice = {k: getattr(cfg, k) for k in ("selection", "candidates", "policy_output")}
+        return cls(spec, cfg.eval_episodes, cfg.seed + 100, choice)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> GymEvaluator:
+        """The evaluator a run's config.json describes (its "evaluation" entry)."""
+        spec = EnvSpec(
+            record["env_id"],
+            dict(record.get("env_kwargs") or {}),
+            record.get("ref_min_score"),
+            record.get("ref_max_score"),
+        )
+        info = {k: record[k] for k in ("selection", "candidates", "policy_output") if k in record}
+        return cls(spec, int(record["episodes"]), int(record["seed"]), info)
 
     def describe(self) -> dict[str, Any]:
         return {

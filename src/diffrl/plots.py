@@ -7,7 +7,6 @@ updates that violated the constraint, each per logged training chunk.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -30,11 +29,12 @@ def _series(records: list[dict], name: str) -> tuple[list[int], list[float]]:
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
-def _kappa(run_dir: Path) -> float | None:
-    path = run_dir / "config.json"
-    if not path.exists():
-        return None
-    return json.loads(path.read_text()).get("agent", {}).get("kappa")
+def _kappa(records: list[dict]) -> float | None:
+    """κ, recovered from the records: every chunk logs bc_loss and bc_minus_kappa = bc_loss − κ."""
+    for r in records:
+        if r.get("kind") == "train" and r.get("bc_minus_kappa") is not None:
+            return round(float(r["bc_loss"]) - float(r["bc_minus_kappa"]), 6)
+    return None
 
 
 def _save(fig: Figure, axes, path: Path) -> Path:
@@ -47,13 +47,16 @@ def _save(fig: Figure, axes, path: Path) -> Path:
     return path
 
 
-def plot_constraint(run_dir: str | Path, name: str = "constraint.png") -> Path:
+def plot_constraint(
+    run_dir: str | Path, name: str = "constraint.png", records: list[dict] | None = None
+) -> Path:
     """Write `run_dir/name` (three panels: λ, L_bc vs κ, violation rate vs step); return its path.
 
-    Raises ValueError when metrics.jsonl holds no λ (not a DiffCPS run, or no training yet).
+    `records` default to the run's metrics.jsonl. Raises ValueError when they hold no λ (not a
+    DiffCPS run, or no training yet).
     """
     run_dir = Path(run_dir)
-    records = read_records(run_dir / "metrics.jsonl")
+    records = records if records is not None else read_records(run_dir / "metrics.jsonl")
     data = {k: _series(records, k) for k in _SERIES}
     if not data["lambda"][0]:
         raise ValueError(f"{run_dir}: metrics.jsonl holds no 'lambda' records (not a DiffCPS run?)")
@@ -65,7 +68,7 @@ def plot_constraint(run_dir: str | Path, name: str = "constraint.png") -> Path:
     ax_lam.set_title("Lagrange multiplier λ", fontsize=9)
     ax_lam.legend(fontsize=7)
     ax_bc.plot(*data["bc_loss"], label="L_bc (policy steps)")
-    kappa = _kappa(run_dir)
+    kappa = _kappa(records)
     if kappa is not None:
         ax_bc.axhline(kappa, color="tab:red", ls="--", label=f"κ = {kappa:g}")
     ax_bc.set_title("diffusion loss L_bc against κ", fontsize=9)
@@ -79,10 +82,13 @@ def plot_constraint(run_dir: str | Path, name: str = "constraint.png") -> Path:
 _CURVES = ("critic_loss", "bc_loss", "q_data", "actor_loss")
 
 
-def plot_learning_curves(run_dir: str | Path, name: str = "curves.png") -> Path:
-    """Write `run_dir/name`: the evaluation score and the main training losses against the step."""
+def plot_learning_curves(
+    run_dir: str | Path, name: str = "curves.png", records: list[dict] | None = None
+) -> Path:
+    """Write `run_dir/name`: the evaluation score and the main training losses against the step
+    (`records` default to the run's metrics.jsonl)."""
     run_dir = Path(run_dir)
-    records = read_records(run_dir / "metrics.jsonl")
+    records = records if records is not None else read_records(run_dir / "metrics.jsonl")
     evals = [r for r in records if r.get("kind") == "eval" and r.get("score") is not None]
     fig = Figure(figsize=(3.0 * (1 + len(_CURVES)), 3.0))
     FigureCanvasAgg(fig)
@@ -95,10 +101,11 @@ def plot_learning_curves(run_dir: str | Path, name: str = "curves.png") -> Path:
     return _save(fig, axes, run_dir / name)
 
 
-def plot_run(run_dir: str | Path) -> list[Path]:
-    """The figures a finished run gets: learning curves, and the constraint for DiffCPS."""
+def plot_run(run_dir: str | Path, records: list[dict]) -> list[Path]:
+    """The figures a finished run gets from its records: learning curves, and the constraint
+    when the records hold one (DiffCPS)."""
     run_dir = Path(run_dir)
-    paths = [plot_learning_curves(run_dir)]
-    if _series(read_records(run_dir / "metrics.jsonl"), "lambda")[0]:
-        paths.append(plot_constraint(run_dir))
+    paths = [plot_learning_curves(run_dir, records=records)]
+    if _series(records, "lambda")[0]:
+        paths.append(plot_constraint(run_dir, records=records))
     return paths

@@ -12,8 +12,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from diffrl import checkpoint, fileio
-from diffrl.train import Run, RunError, make_act_fn, open_run
+from diffrl import checkpoint, fileio, launch
+from diffrl.acting import choose, make_act_fn
+from diffrl.run import Run, RunError
 
 WHICH = ("final", "best", "offline_selected")
 
@@ -42,7 +43,9 @@ class Policy:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        self._act = make_act_fn(self.run.module, self.run.acfg, self.run.spec, **self.act_options)
+        given = {**self.run.choice.to_json(), **self.act_options}
+        self.choice = choose(self.run.agent, given, "action choice")
+        self._act = make_act_fn(self.run.agent, self.run.acfg, self.run.spec, self.choice)
         self._key = jax.random.PRNGKey(self.seed)
         self._calls = 0
 
@@ -61,9 +64,9 @@ def load_policy(
     """Load the policy of a run: `final`, `best` (during training) or `offline_selected`.
 
     `act_options` (e.g. selection="argmax", candidates=50) override the evaluation-time action
-    choice recorded in the run's configuration.
+    choice recorded in the run's configuration. The training data is not loaded.
     """
-    run = open_run(Path(run_dir))
+    run = launch.reopen(Path(run_dir))
     step = checkpoint_step(run.out, which)
     state, _ = checkpoint.load(run.checkpoint_path(step), run.template)
     return Policy(run, state, step, {k: v for k, v in act_options.items() if v is not None}, seed)
@@ -83,7 +86,7 @@ def evaluate_run(
     policy = load_policy(run_dir, which, selection=selection, candidates=candidates)
     run = policy.run
     evaluator = run.evaluator
-    if run.cfg.dataset.startswith("bandit:"):
+    if run.cfg.dataset.startswith(launch.BANDIT_PREFIX):
         result = evaluator(lambda obs, index: policy(obs))
         return _record(run_dir, which, policy, result)
     if evaluator is None and env is None:
@@ -98,8 +101,13 @@ def evaluate_run(
 def _record(run_dir: Path, which: str, policy: Policy, result: dict[str, Any]) -> dict[str, Any]:
     """Write the evaluation to a new file in the run directory (never over an earlier one)."""
     run = policy.run
-    result.update(which=which, step=policy.step, algo=run.cfg.algo, mode=run.cfg.mode,
-                  act_options=policy.act_options or "as trained")
+    result.update(
+        which=which,
+        step=policy.step,
+        algo=run.cfg.algo,
+        mode=run.cfg.mode,
+        act_options=policy.act_options or "as trained",
+    )
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(run_dir) / f"eval-{which}-{stamp}.json"
     n = 1

@@ -27,6 +27,7 @@ class RunLogger:
         self.path = Path(out) / "metrics.jsonl"
         kept = [r for r in read_records(self.path) if r["step"] <= start_step]
         write_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept).encode())
+        self.records = kept  # every record of the run so far, as written
         self.file = self.path.open("a")
         self.tb = _tensorboard(Path(out) / "tb", start_step)
         self.bar = _progress(total, start_step) if progress else None
@@ -57,7 +58,9 @@ class RunLogger:
             self.bar.write(f"step {step}: eval score {result['score']:.2f}")
 
     def _write(self, record: dict[str, Any]) -> None:
-        self.file.write(json.dumps(record) + "\n")
+        line = json.dumps(record)
+        self.records.append(json.loads(line))  # as a reader of the file would see it
+        self.file.write(line + "\n")
         self.file.flush()
 
     def close(self) -> None:

@@ -8,12 +8,12 @@ scores can be compared with the paper, `clean` mode uses `argsort(loss)[top_k]`.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from diffrl.runlog import TIMING_FIELDS, read_records
+from diffrl.acting import CHOICE_FIELDS
+from diffrl.runlog import TIMING_FIELDS
 
 
 def offline_index(window_losses: list[float], top_k: int, mode: str) -> int:
@@ -43,14 +43,12 @@ def _entry(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in drop}
 
 
-ACTION_FIELDS = ("selection", "candidates", "policy_output")
+def summarize(records: list[dict[str, Any]], cfg: Any, metric: str) -> dict[str, Any]:
+    """summary.json: the three selection rules side by side, with what produced the numbers.
 
-
-def summarize(out: Path, cfg, module, acfg=None) -> dict[str, Any]:
-    """summary.json: the three selection rules side by side, with what produced the numbers."""
-    records = read_records(Path(out) / "metrics.jsonl")
+    `records` are the run's metrics records; `metric` is the train metric offline selection
+    ranks evaluations by (the agent's `selection_metric`)."""
     evals = [r for r in records if r["kind"] == "eval"]
-    metric = module.selection_metric()
     summary: dict[str, Any] = {
         "algo": cfg.algo,
         "dataset": cfg.dataset,
@@ -58,7 +56,7 @@ def summarize(out: Path, cfg, module, acfg=None) -> dict[str, Any]:
         "mode": cfg.mode,
         "seed": cfg.seed,
         "steps": cfg.steps,
-        "action_choice": {k: getattr(acfg, k) for k in ACTION_FIELDS if hasattr(acfg, k)},
+        "action_choice": {k: getattr(cfg, k) for k in CHOICE_FIELDS},
         "evaluations": len(evals),
         "final": None,
         "best": None,

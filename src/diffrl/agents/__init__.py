@@ -1,9 +1,15 @@
-"""One module per algorithm, each with Config, State, init, update and act (DESIGN.md)."""
+"""The registry of algorithms: name -> the module whose `AGENT` implements `agents.api.Agent`.
+
+Modules are imported when an algorithm is first asked for, so listing the names costs nothing.
+"""
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from diffrl.agents.api import Agent
 
 ALGORITHMS = {
     "dql": "diffrl.agents.dql",
@@ -17,8 +23,8 @@ ALGORITHMS = {
 }
 
 
-def get_agent(name: str) -> ModuleType:
-    """The module implementing algorithm `name` (e.g. "dql")."""
+def get_agent(name: str) -> Agent:
+    """The agent implementing algorithm `name` (e.g. "dql")."""
     if name not in ALGORITHMS:
         raise KeyError(f"unknown algorithm {name!r}; available: {', '.join(sorted(ALGORITHMS))}")
-    return importlib.import_module(ALGORITHMS[name])
+    return importlib.import_module(ALGORITHMS[name]).AGENT

@@ -10,33 +10,25 @@ Per step: one Adam step on −mean log π(a|s) → step + 1.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
-from diffrl import nets
-from diffrl.agents import common
-from diffrl.agents.common import Batch, Spec
-
-POLICY_OUTPUTS = ("sample", "mean")
+from diffrl import nets, optim
+from diffrl.agents.api import Agent, Batch, Spec
+from diffrl.settings import PositiveFloat, PositiveInt, settings
 
 
-@dataclasses.dataclass(frozen=True)
+@settings
 class Config:
     """Behaviour-cloning hyperparameters (the usual D4RL baseline setup: 256-256, Adam 3e-4)."""
 
-    hidden: int = 256  # width of the two hidden layers
-    layers: int = 2  # number of hidden layers
-    lr: float = 3e-4  # Adam learning rate
+    hidden: PositiveInt = 256  # width of the two hidden layers
+    layers: PositiveInt = 2  # number of hidden layers
+    lr: PositiveFloat = 3e-4  # Adam learning rate
     grad_norm: float = 0.0  # global grad-norm clip; ≤ 0 disables
-    policy_output: str = "sample"  # act: a Gaussian sample clipped to the box, or the mean
-
-    def __post_init__(self) -> None:
-        if self.policy_output not in POLICY_OUTPUTS:
-            raise ValueError(f"policy_output must be one of {POLICY_OUTPUTS}")
 
 
 @struct.dataclass
@@ -52,7 +44,7 @@ def init(config: Config, spec: Spec, key: jax.Array) -> State:
     )
     return State(
         actor=actor,
-        actor_opt=common.adam(config.grad_norm).init(actor),
+        actor_opt=optim.adam(config.grad_norm).init(actor),
         step=jnp.zeros((), jnp.int32),
     )
 
@@ -68,38 +60,40 @@ def update(
     config: Config, spec: Spec, state: State, batch: Batch, key: jax.Array
 ) -> tuple[State, dict]:
     del key  # the loss draws nothing
-    actor, opt, aux = common.gradient_step(
+    actor, opt, aux = optim.gradient_step(
         lambda p: nll(spec, p, batch.observations, batch.actions),
         state.actor,
         state.actor_opt,
-        common.adam(config.grad_norm),
+        optim.adam(config.grad_norm),
         jnp.float32(config.lr),
     )
     metrics = {"bc_loss": aux["bc_loss"], "policy_std": aux["policy_std"], "actor_gn": aux["gn"]}
     return state.replace(actor=actor, actor_opt=opt, step=state.step + 1), metrics
 
 
-def act(
-    config: Config,
-    spec: Spec,
-    state: State,
-    obs: jax.Array,
-    key: jax.Array,
-    selection: str | None = None,
-    candidates: int | None = None,
-) -> jax.Array:
-    """A Gaussian sample clipped to the box, or the mean (`policy_output="mean"`)."""
-    common.require_plain_sampling("bc", selection, candidates)
-    mean_only = config.policy_output == "mean"
-    return nets.gaussian_actor_action(state.actor, obs, spec.max_action, key, mean_only)
+def sample(config: Config, spec: Spec, state: State, obs: jax.Array, key: jax.Array) -> jax.Array:
+    """A Gaussian draw clipped to the box."""
+    return nets.gaussian_actor_action(state.actor, obs, spec.max_action, key)
 
 
-def policy_state(state: State, selection: str = "none") -> State:
-    """The state without the optimiser state. (`selection` is unused: this agent ranks no
-    candidates.)"""
+def mean_action(config: Config, spec: Spec, state: State, obs: jax.Array) -> jax.Array:
+    """The Gaussian's mean."""
+    return nets.gaussian_actor_apply(state.actor, obs, spec.max_action)[0]
+
+
+def policy_state(state: State, ranked: bool) -> State:
+    """The state without the optimiser state (no critic: no candidates are ranked)."""
     return state.replace(actor_opt=None)
 
 
-def selection_metric() -> str:
-    """Offline selection ranks evaluations by the negative log-likelihood of dataset actions."""
-    return "bc_loss"
+AGENT = Agent(
+    name="bc",
+    Config=Config,
+    State=State,
+    init=init,
+    update=update,
+    sample=sample,
+    mean_action=mean_action,
+    policy_state=policy_state,
+    selection_metric="bc_loss",  # the negative log-likelihood of dataset actions
+)

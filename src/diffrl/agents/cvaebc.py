@@ -11,29 +11,28 @@ Per step: one Adam step (lr 1e-3, PyTorch's default that BCQ uses) on the loss �
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
-from diffrl import nets
-from diffrl.agents import common
-from diffrl.agents.common import Batch, Spec
+from diffrl import nets, optim
+from diffrl.agents.api import Agent, Batch, Spec
+from diffrl.settings import NonNegativeFloat, PositiveFloat, PositiveInt, settings
 
 LOG_STD_MIN, LOG_STD_MAX = -4.0, 15.0  # BCQ's clamp of the encoder's log σ
 
 
-@dataclasses.dataclass(frozen=True)
+@settings
 class Config:
     """BCQ's VAE hyperparameters."""
 
-    hidden: int = 750  # width of the encoder's and decoder's two hidden layers
-    latent_factor: int = 2  # latent size = latent_factor × action_dim
-    lr: float = 1e-3  # Adam learning rate (torch.optim.Adam's default, as BCQ)
-    kl_weight: float = 0.5  # weight of the KL term
-    latent_clip: float = 0.5  # act: decoded latents are N(0, 1) clipped to ±latent_clip
+    hidden: PositiveInt = 750  # width of the encoder's and decoder's two hidden layers
+    latent_factor: PositiveInt = 2  # latent size = latent_factor × action_dim
+    lr: PositiveFloat = 1e-3  # Adam learning rate (torch.optim.Adam's default, as BCQ)
+    kl_weight: NonNegativeFloat = 0.5  # weight of the KL term
+    latent_clip: PositiveFloat = 0.5  # act: decoded latents are N(0, 1) clipped to ±latent_clip
 
     def latent_dim(self, spec: Spec) -> int:
         return self.latent_factor * spec.action_dim
@@ -55,7 +54,7 @@ def init(config: Config, spec: Spec, key: jax.Array) -> State:
     return State(
         encoder=encoder,
         decoder=decoder,
-        vae_opt=common.adam(0.0).init({"encoder": encoder, "decoder": decoder}),
+        vae_opt=optim.adam(0.0).init({"encoder": encoder, "decoder": decoder}),
         step=jnp.zeros((), jnp.int32),
     )
 
@@ -104,11 +103,11 @@ def update(
     config: Config, spec: Spec, state: State, batch: Batch, key: jax.Array
 ) -> tuple[State, dict]:
     vae = {"encoder": state.encoder, "decoder": state.decoder}
-    vae, opt, aux = common.gradient_step(
+    vae, opt, aux = optim.gradient_step(
         lambda p: vae_loss(config, spec, p, batch, key),
         vae,
         state.vae_opt,
-        common.adam(0.0),
+        optim.adam(0.0),
         jnp.float32(config.lr),
     )
     metrics = {k: aux[k] for k in ("bc_loss", "recon_loss", "kl_loss")} | {"vae_gn": aux["gn"]}
@@ -117,27 +116,24 @@ def update(
 
 
 # -- acting -------------------------------------------------------------------------------------
-def act(
-    config: Config,
-    spec: Spec,
-    state: State,
-    obs: jax.Array,
-    key: jax.Array,
-    selection: str | None = None,
-    candidates: int | None = None,
-) -> jax.Array:
+def sample(config: Config, spec: Spec, state: State, obs: jax.Array, key: jax.Array) -> jax.Array:
     """Decoded actions D(s, z) with z ~ N(0, 1) clipped to ±latent_clip."""
-    common.require_plain_sampling("cvaebc", selection, candidates)
     z = prior_latent(config, spec, key, obs.shape[0])
     return decode(spec, state.decoder, obs, z)
 
 
-def policy_state(state: State, selection: str = "none") -> State:
-    """The state without the encoder and the optimiser state. (`selection` is unused: this
-    agent ranks no candidates.)"""
+def policy_state(state: State, ranked: bool) -> State:
+    """The state without the encoder and the optimiser state (no candidates are ranked)."""
     return state.replace(encoder=None, vae_opt=None)
 
 
-def selection_metric() -> str:
-    """Offline selection ranks evaluations by the VAE loss (reconstruction + ½·KL)."""
-    return "bc_loss"
+AGENT = Agent(
+    name="cvaebc",
+    Config=Config,
+    State=State,
+    init=init,
+    update=update,
+    sample=sample,
+    policy_state=policy_state,
+    selection_metric="bc_loss",  # the VAE loss (reconstruction + ½·KL)
+)

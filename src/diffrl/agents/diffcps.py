@@ -18,31 +18,26 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from diffrl.agents import common, dql
-from diffrl.agents.common import Batch, Spec
-
-# what acting needs is exactly Diffusion-QL's (online actor, target critic, candidate selection)
-act = dql.act
-selection_metric = dql.selection_metric
+from diffrl import optim
+from diffrl.agents import dql
+from diffrl.agents.api import Batch, Spec
+from diffrl.settings import NonNegativeFloat, PositiveFloat, PositiveInt, settings
 
 
-@dataclasses.dataclass(frozen=True)
+@settings
 class Config(dql.Config):
     """DiffCPS hyperparameters: Diffusion-QL's plus the constraint's. `eta` is fixed at 1."""
 
-    kappa: float = 0.06  # κ (`target_kl`): bound on L_bc; the official CLI default
-    lambda_init: float = 1.0  # initial λ (`LA`)
-    lambda_min: float = 0.0  # lower clamp of λ where it is used (0 Gym, 0.3 AntMaze)
-    lambda_max: float = 100.0  # upper clamp of λ where it is used
-    lambda_lr: float = 3e-5  # Adam learning rate of λ
-    policy_freq: int = 2  # actor and λ are updated when step % policy_freq == 0
+    kappa: PositiveFloat = 0.06  # κ (`target_kl`): bound on L_bc; the official CLI default
+    lambda_init: NonNegativeFloat = 1.0  # initial λ (`LA`)
+    lambda_min: NonNegativeFloat = 0.0  # lower clamp of λ where it is used (0 Gym, 0.3 AntMaze)
+    lambda_max: PositiveFloat = 100.0  # upper clamp of λ where it is used
+    lambda_lr: PositiveFloat = 3e-5  # Adam learning rate of λ
+    policy_freq: PositiveInt = 2  # actor and λ are updated when step % policy_freq == 0
 
     def __post_init__(self) -> None:
-        super().__post_init__()
         if self.eta != 1.0:
             raise ValueError("DiffCPS has no eta (the Q term's weight is 1); set kappa instead")
-        if self.policy_freq < 1:
-            raise ValueError(f"policy_freq must be ≥ 1, got {self.policy_freq}")
         if self.lambda_min > self.lambda_max:
             raise ValueError(f"lambda_min {self.lambda_min} > lambda_max {self.lambda_max}")
 
@@ -61,7 +56,7 @@ def init(config: Config, spec: Spec, key: jax.Array) -> State:
     return State(
         **{f.name: getattr(base, f.name) for f in dataclasses.fields(base)},
         lam=lam,
-        lam_opt=common.adam(config.grad_norm).init(lam),
+        lam_opt=optim.adam(config.grad_norm).init(lam),
         actor_updates=jnp.zeros((), jnp.int32),
     )
 
@@ -76,8 +71,8 @@ def update_lambda(config: Config, state: State, bc_loss: jax.Array) -> tuple[Sta
     constraint is violated. Clipped at grad_norm and scheduled like the other optimisers."""
     grad = jax.lax.stop_gradient(config.kappa - bc_loss)
     lr = config.lr_schedule(config.lambda_lr)(state.step)
-    tx = common.adam(config.grad_norm)
-    lam, opt, _ = common.optimizer_step(tx, grad, state.lam_opt, state.lam, lr)
+    tx = optim.adam(config.grad_norm)
+    lam, opt, _ = optim.optimizer_step(tx, grad, state.lam_opt, state.lam, lr)
     metrics = {
         "lambda": lam,
         "lambda_lr": lr,
@@ -119,6 +114,13 @@ def update(
     return dql.finish_step(config, state), {**m_critic, **m_policy}
 
 
-def policy_state(state: State, selection: str = "softmax") -> State:
+def policy_state(state: State, ranked: bool) -> State:
     """DQL's pruning (dql.policy_state), and λ's optimiser."""
-    return dql.policy_state(state, selection).replace(lam_opt=None)
+    return dql.policy_state(state, ranked).replace(lam_opt=None)
+
+
+# acting is exactly Diffusion-QL's (online actor, target critic, candidate ranking)
+AGENT = dataclasses.replace(
+    dql.AGENT, name="diffcps", Config=Config, State=State, init=init, update=update,
+    policy_state=policy_state,
+)  # fmt: skip

@@ -10,53 +10,53 @@ target → step + 1.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
-from diffrl import nets
+from diffrl import nets, optim
+from diffrl.acting import ActionChoice
 from diffrl.agents import common
-from diffrl.agents.common import Batch, LRSchedule, Spec
+from diffrl.agents.api import Agent, Batch, Spec
 from diffrl.diffusion import ddpm
+from diffrl.optim import LRSchedule
+from diffrl.settings import (
+    Discount,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    Rate,
+    settings,
+)
 
-MODES = ("reference", "clean")
 
-
-@dataclasses.dataclass(frozen=True)
+@settings
 class Config:
     """Diffusion-QL hyperparameters; defaults are the paper's Gym-MuJoCo settings."""
 
-    n_steps: int = 5  # diffusion steps N
-    beta_schedule: str = "vp"  # vp | linear | cosine
+    n_steps: PositiveInt = 5  # diffusion steps N
+    beta_schedule: Literal["vp", "linear", "cosine"] = "vp"  # noise schedule
     clip_denoised: bool = True  # clip x̂₀ to the action box inside the sampler
-    hidden: int = 256  # width of denoiser and critic layers
-    actor_lr: float = 3e-4  # per-task actor learning rate
-    critic_lr: float = 3e-4  # the official code uses 3e-4 for the critic on every task
-    eta: float = 1.0  # weight of the normalised Q term
-    gamma: float = 0.99  # discount
-    tau: float = 0.005  # Polyak rate of the critic target
+    hidden: PositiveInt = 256  # width of denoiser and critic layers
+    actor_lr: PositiveFloat = 3e-4  # per-task actor learning rate
+    critic_lr: PositiveFloat = 3e-4  # the official code uses 3e-4 for the critic on every task
+    eta: NonNegativeFloat = 1.0  # weight of the normalised Q term
+    gamma: Discount = 0.99  # discount
+    tau: Rate = 0.005  # Polyak rate of the critic target
     grad_norm: float = 9.0  # global grad-norm clip for actor and critic (gn); ≤ 0 disables
     max_q_backup: bool = False  # Bellman target: max over 10 EMA samples per head, then min
-    backup_samples: int = 10  # next actions per state for the max-Q backup
-    ema_decay: float = 0.995  # EMA of the actor that produces target actions
-    ema_every: int = 5  # EMA update period in steps
-    ema_start: int = 1000  # first step of EMA updates
+    backup_samples: PositiveInt = 10  # next actions per state for the max-Q backup
+    ema_decay: Probability = 0.995  # EMA of the actor that produces target actions
+    ema_every: PositiveInt = 5  # EMA update period in steps
+    ema_start: NonNegativeInt = 1000  # first step of EMA updates
     lr_decay: bool = True  # cosine learning-rate decay (see `mode` for how it is stepped)
-    total_steps: int = 2_000_000  # length of training, for the lr schedule
-    eval_every: int = 50_000  # steps between evaluations (reference lr stepping interval)
-    mode: str = "reference"  # reference: official quirks; clean: EMA warm start, per-step cosine
-    candidates: int = 50  # evaluation: actions sampled per state and ranked by the target critic
-    selection: str = "softmax"  # evaluation: softmax | argmax | none (plain sample)
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.selection not in common.SELECTIONS:
-            raise ValueError(f"selection must be one of {common.SELECTIONS}")
-        ddpm.betas_for(self.beta_schedule, self.n_steps)  # validates the schedule name
+    total_steps: PositiveInt = 2_000_000  # length of training, for the lr schedule
+    eval_every: PositiveInt = 50_000  # steps between evaluations (reference lr stepping)
+    mode: Literal["reference", "clean"] = "reference"  # clean: EMA warm start, per-step cosine
 
     def lr_schedule(self, base: float) -> LRSchedule:
         if self.mode == "clean":
@@ -77,7 +77,7 @@ class State:
 
 
 def _tx(config: Config):
-    return common.adam(config.grad_norm)
+    return optim.adam(config.grad_norm)
 
 
 def init(config: Config, spec: Spec, key: jax.Array) -> State:
@@ -161,7 +161,7 @@ def update_critic(config: Config, spec: Spec, state: State, batch: Batch, key):
     y = critic_targets(config, spec, state, batch, key)
     (loss, q), grads = jax.value_and_grad(critic_loss, has_aux=True)(state.critic, batch, y)
     lr = config.lr_schedule(config.critic_lr)(state.step)
-    critic, opt, gnorm = common.optimizer_step(
+    critic, opt, gnorm = optim.optimizer_step(
         _tx(config), grads, state.critic_opt, state.critic, lr
     )
     metrics = {"critic_loss": loss, "q_data": q.mean(), "target_q": y.mean(), "critic_gn": gnorm}
@@ -177,14 +177,14 @@ def update_actor(config: Config, spec: Spec, state: State, batch: Batch, key, we
 
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.actor)
     lr = config.lr_schedule(config.actor_lr)(state.step)
-    actor, opt, gnorm = common.optimizer_step(_tx(config), grads, state.actor_opt, state.actor, lr)
+    actor, opt, gnorm = optim.optimizer_step(_tx(config), grads, state.actor_opt, state.actor, lr)
     metrics = {"actor_loss": loss, "actor_gn": gnorm, "actor_lr": lr, **aux}
     return state.replace(actor=actor, actor_opt=opt), metrics
 
 
 def finish_step(config: Config, state: State) -> State:
     """EMA of the actor, Polyak of the critic target, step + 1."""
-    ema = common.ema_step(
+    ema = optim.ema_step(
         state.ema_actor,
         state.actor,
         state.step,
@@ -193,7 +193,7 @@ def finish_step(config: Config, state: State) -> State:
         config.ema_start,
         warm_start=config.mode == "clean",
     )
-    target = common.polyak(state.critic_target, state.critic, config.tau)
+    target = optim.polyak(state.critic_target, state.critic, config.tau)
     return state.replace(ema_actor=ema, critic_target=target, step=state.step + 1)
 
 
@@ -207,43 +207,38 @@ def update(
 
 
 # -- acting -----------------------------------------------------------------------------------
-def act(
-    config: Config,
-    spec: Spec,
-    state: State,
-    obs: jax.Array,
-    key: jax.Array,
-    selection: str | None = None,
-    candidates: int | None = None,
-) -> jax.Array:
-    """Actions for a batch of states from the online actor.
-
-    With selection `softmax`/`argmax`, `candidates` actions are sampled per state and one is chosen
-    by the target critic's min-Q (the official evaluation); `none` returns a plain sample.
-    """
-    how = selection or config.selection
-    k = candidates or config.candidates
-    if how == "none" or k <= 1:
-        return sample_actions(config, spec, state.actor, obs, key)
-    return common.best_of_candidates(
-        lambda o, kk: sample_actions(config, spec, state.actor, o, kk),
-        lambda o, a: nets.critic_apply(state.critic_target, o, a).min(axis=0),
-        obs,
-        key,
-        k,
-        how,
-    )
+def sample(config: Config, spec: Spec, state: State, obs: jax.Array, key: jax.Array) -> jax.Array:
+    """One reverse-chain sample per state from the online actor."""
+    return sample_actions(config, spec, state.actor, obs, key)
 
 
-def policy_state(state: State, selection: str = "softmax") -> State:
-    """The state without what acting with `selection` never reads (optimiser states, EMA, online
-    critic; the target critic too when no candidates are ranked)."""
-    target = None if selection == "none" else state.critic_target
+def q_value(config: Config, state: State, obs: jax.Array, actions: jax.Array) -> jax.Array:
+    """The target critic's min-Q, by which the official evaluation ranks candidates."""
+    return nets.critic_apply(state.critic_target, obs, actions).min(axis=0)
+
+
+def policy_state(state: State, ranked: bool) -> State:
+    """The state without what acting never reads (optimiser states, EMA, online critic; the
+    target critic too when no candidates are ranked)."""
     return state.replace(
-        actor_opt=None, ema_actor=None, critic=None, critic_opt=None, critic_target=target
+        actor_opt=None,
+        ema_actor=None,
+        critic=None,
+        critic_opt=None,
+        critic_target=state.critic_target if ranked else None,
     )
 
 
-def selection_metric() -> str:
-    """The metric the offline model-selection rule ranks evaluations by (§1.8)."""
-    return "bc_loss"
+# the official evaluation: 50 candidates, one drawn from softmax of the target critic's Q
+AGENT = Agent(
+    name="dql",
+    Config=Config,
+    State=State,
+    init=init,
+    update=update,
+    sample=sample,
+    q_value=q_value,
+    policy_state=policy_state,
+    selection_metric="bc_loss",  # offline model selection ranks by L_bc (§1.8)
+    default_choice=ActionChoice(selection="softmax", candidates=50),
+)

@@ -14,54 +14,51 @@ exact resume cover pretraining too.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
-from diffrl import nets
-from diffrl.agents import common
-from diffrl.agents.common import Batch, LRSchedule, Spec
+from diffrl import nets, optim
+from diffrl.acting import ActionChoice
+from diffrl.agents.api import Agent, Batch, Spec
 from diffrl.diffusion import edm
+from diffrl.optim import LRSchedule
+from diffrl.settings import (
+    Discount,
+    Expectile,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Rate,
+    settings,
+)
 
-MODES = ("reference", "clean")
-POLICY_OUTPUTS = ("sample", "mean")
 # artanh(a / (a_max + margin)) in the likelihood term: finite at |a| = a_max (official value)
 ATANH_MARGIN = 1e-3
 
 
-@dataclasses.dataclass(frozen=True)
+@settings
 class Config:
     """DTQL hyperparameters; defaults are the official Gym-MuJoCo settings."""
 
-    hidden: int = 256  # width of every network's hidden layers
-    lr: float = 3e-4  # per-task learning rate of the diffusion model and the policy
-    critic_lr: float = 3e-4  # the official code uses 3e-4 for the critic on every task
-    alpha: float = 1.0  # weight of the trust-region loss
-    nll_weight: float = 0.0  # weight of −log π(a_data|s) (the official dict's `gamma`; AntMaze 1)
-    expectile: float = 0.7  # IQL expectile τ of the V loss
-    gamma: float = 0.99  # discount
-    tau: float = 0.005  # Polyak rate of the critic target (evaluation ranking only)
+    hidden: PositiveInt = 256  # width of every network's hidden layers
+    lr: PositiveFloat = 3e-4  # per-task learning rate of the diffusion model and the policy
+    critic_lr: PositiveFloat = 3e-4  # the official code uses 3e-4 for the critic on every task
+    alpha: NonNegativeFloat = 1.0  # weight of the trust-region loss
+    nll_weight: NonNegativeFloat = 0.0  # weight of −log π(a_data|s) (official `gamma`; AntMaze 1)
+    expectile: Expectile = 0.7  # IQL expectile τ of the V loss
+    gamma: Discount = 0.99  # discount
+    tau: Rate = 0.005  # Polyak rate of the critic target (evaluation ranking only)
     clip_denoised: bool = True  # clamp the EDM denoiser output to the action box in the loss
     lr_decay: bool = False  # per-step cosine decay to 0 over the main phase, all optimisers
-    pretrain_steps: int = 50_000  # critic + diffusion-BC steps before the policy trains
-    total_steps: int = 1_050_000  # run length including pretraining (sets the cosine period)
-    mode: str = "reference"  # reference: linear-linear first score-net layers; clean: Mish there
-    candidates: int = 1024  # evaluation: policy samples per state ranked by the target critic
-    selection: str = "softmax"  # evaluation: softmax | argmax | none (no candidates)
-    policy_output: str = "sample"  # with selection none: a tanh-Gaussian sample or tanh(mean)
+    pretrain_steps: NonNegativeInt = 50_000  # critic + diffusion-BC steps before the policy
+    total_steps: PositiveInt = 1_050_000  # run length including pretraining (cosine period)
+    mode: Literal["reference", "clean"] = "reference"  # clean: Mish in the first score layers
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.selection not in common.SELECTIONS:
-            raise ValueError(f"selection must be one of {common.SELECTIONS}")
-        if self.policy_output not in POLICY_OUTPUTS:
-            raise ValueError(f"policy_output must be one of {POLICY_OUTPUTS}")
-        if not 0.0 < self.expectile < 1.0:
-            raise ValueError(f"expectile must lie in (0, 1), got {self.expectile}")
         if not 0 <= self.pretrain_steps < self.total_steps:
             raise ValueError(
                 f"pretrain_steps ({self.pretrain_steps}) must be in [0, total_steps "
@@ -88,7 +85,7 @@ class State:
     step: jax.Array
 
 
-_TX = common.adam(0.0)  # DTQL clips no gradients
+_TX = optim.adam(0.0)  # DTQL clips no gradients
 
 
 def init(config: Config, spec: Spec, key: jax.Array) -> State:
@@ -184,7 +181,7 @@ def update_critic(config: Config, state: State, batch: Batch) -> tuple[State, di
         state.critic
     )
     lr = config.lr_at(config.critic_lr, state.step)
-    critic, opt, gnorm = common.optimizer_step(_TX, grads, state.critic_opt, state.critic, lr)
+    critic, opt, gnorm = optim.optimizer_step(_TX, grads, state.critic_opt, state.critic, lr)
     return state.replace(critic=critic, critic_opt=opt), {
         "critic_loss": loss,
         "critic_gn": gnorm,
@@ -199,7 +196,7 @@ def update_behaviour(
         lambda p: edm_loss(config, spec, p, batch.observations, batch.actions, key)
     )(state.behaviour)
     lr = config.lr_at(config.lr, state.step)
-    params, opt, _ = common.optimizer_step(_TX, grads, state.behaviour_opt, state.behaviour, lr)
+    params, opt, _ = optim.optimizer_step(_TX, grads, state.behaviour_opt, state.behaviour, lr)
     return state.replace(behaviour=params, behaviour_opt=opt), {"bc_loss": loss, "lr": lr}
 
 
@@ -211,8 +208,8 @@ def update_policy(
         lambda a: policy_loss(config, spec, a, state, batch, key), has_aux=True
     )(state.actor)
     lr = config.lr_at(config.lr, state.step)
-    actor, opt, gnorm = common.optimizer_step(_TX, grads, state.actor_opt, state.actor, lr)
-    target = common.polyak(state.critic_target, state.critic, config.tau)
+    actor, opt, gnorm = optim.optimizer_step(_TX, grads, state.actor_opt, state.actor, lr)
+    target = optim.polyak(state.critic_target, state.critic, config.tau)
     state = state.replace(actor=actor, actor_opt=opt, critic_target=target)
     return state, {"actor_loss": loss, "actor_gn": gnorm, **aux}
 
@@ -238,53 +235,47 @@ def update(
     return state.replace(step=state.step + 1), metrics
 
 
-# -- acting -------------------------------------------------------------------------------------
-def act(
-    config: Config,
-    spec: Spec,
-    state: State,
-    obs: jax.Array,
-    key: jax.Array,
-    selection: str | None = None,
-    candidates: int | None = None,
-) -> jax.Array:
-    """Actions of the one-step policy for a batch of states.
-
-    With selection `softmax`/`argmax` (the official evaluation: softmax, K = 1024), K policy
-    samples per state are ranked by the target critic's min-Q; with `none` the policy acts alone,
-    by a sample or tanh(mean) as `policy_output` says. Candidates are always samples.
-    """
-    how = selection or config.selection
-    k = candidates or config.candidates
-    if how == "none" or k <= 1:
-        if config.policy_output == "mean":
-            return policy_mean(spec, state.actor, obs)
-        return policy_sample(spec, state.actor, obs, key)
-    return common.best_of_candidates(
-        lambda o, kk: policy_sample(spec, state.actor, o, kk),
-        lambda o, a: nets.iql_q_apply(state.critic_target, o, a).min(axis=0),
-        obs,
-        key,
-        k,
-        how,
-    )
+# -- acting -----------------------------------------------------------------------------------
+def sample(config: Config, spec: Spec, state: State, obs: jax.Array, key: jax.Array) -> jax.Array:
+    """A tanh-Gaussian draw of the one-step policy."""
+    return policy_sample(spec, state.actor, obs, key)
 
 
-def policy_state(state: State, selection: str = "softmax") -> State:
-    """The state without what acting with `selection` never reads (behaviour model, optimisers,
-    online critic; the target critic too when no candidates are ranked)."""
-    target = None if selection == "none" else state.critic_target
+def mean_action(config: Config, spec: Spec, state: State, obs: jax.Array) -> jax.Array:
+    """a_max·tanh(μ(s)), the one-step policy without its noise."""
+    return policy_mean(spec, state.actor, obs)
+
+
+def q_value(config: Config, state: State, obs: jax.Array, actions: jax.Array) -> jax.Array:
+    """The target critic's min-Q, by which the official evaluation ranks candidates."""
+    return nets.iql_q_apply(state.critic_target, obs, actions).min(axis=0)
+
+
+def policy_state(state: State, ranked: bool) -> State:
+    """The state without what acting never reads (behaviour model, optimisers, online critic;
+    the target critic too when no candidates are ranked)."""
     return state.replace(
         behaviour=None,
         behaviour_opt=None,
         actor_opt=None,
         critic=None,
         critic_opt=None,
-        critic_target=target,
+        critic_target=state.critic_target if ranked else None,
     )
 
 
-def selection_metric() -> str:
-    """The metric offline model selection ranks evaluations by: the EDM behaviour-cloning loss
-    (DTQL's official code selects nothing; this mirrors the library's DQL rule)."""
-    return "bc_loss"
+# the official evaluation: 1 024 policy samples per state, one drawn from softmax(Q)
+AGENT = Agent(
+    name="dtql",
+    Config=Config,
+    State=State,
+    init=init,
+    update=update,
+    sample=sample,
+    mean_action=mean_action,
+    q_value=q_value,
+    policy_state=policy_state,
+    # offline selection ranks by the EDM behaviour-cloning loss of the diffusion model
+    selection_metric="bc_loss",
+    default_choice=ActionChoice(selection="softmax", candidates=1024),
+)

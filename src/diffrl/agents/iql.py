@@ -13,50 +13,47 @@ with orthogonal(√2) weights and zero biases (JAXRL's `default_init`).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
-from diffrl import nets
-from diffrl.agents import common, dtql
-from diffrl.agents.common import Batch, LRSchedule, Spec
+from diffrl import nets, optim
+from diffrl.acting import ActionChoice
+from diffrl.agents import dtql
+from diffrl.agents.api import Agent, Batch, Spec
+from diffrl.optim import LRSchedule
+from diffrl.settings import (
+    Discount,
+    Expectile,
+    Fraction,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    Rate,
+    settings,
+)
 
-POLICY_OUTPUTS = ("mean", "sample")
 expectile_loss = dtql.expectile_loss  # mean[|τ − 1(u < 0)|·u²], IQL's asymmetric L2
 
 
-@dataclasses.dataclass(frozen=True)
+@settings
 class Config:
     """IQL hyperparameters; defaults are the official Gym-MuJoCo settings."""
 
-    hidden: int = 256  # width of the two hidden layers of every network
-    actor_lr: float = 3e-4  # base Adam learning rate of the actor (cosine-decayed)
-    critic_lr: float = 3e-4  # Adam learning rate of the twin Q
-    value_lr: float = 3e-4  # Adam learning rate of V
-    expectile: float = 0.7  # τ of the expectile loss of V
-    temperature: float = 3.0  # β: advantage weights exp(β·(Q − V))
-    max_weight: float = 100.0  # advantage weights are clipped at this value
-    gamma: float = 0.99  # discount
-    tau: float = 0.005  # Polyak rate of the critic target
-    actor_dropout: float = 0.0  # dropout rate in the actor's hidden layers (Kitchen/Adroit: 0.1)
+    hidden: PositiveInt = 256  # width of the two hidden layers of every network
+    actor_lr: PositiveFloat = 3e-4  # base Adam learning rate of the actor (cosine-decayed)
+    critic_lr: PositiveFloat = 3e-4  # Adam learning rate of the twin Q
+    value_lr: PositiveFloat = 3e-4  # Adam learning rate of V
+    expectile: Expectile = 0.7  # τ of the expectile loss of V
+    temperature: NonNegativeFloat = 3.0  # β: advantage weights exp(β·(Q − V))
+    max_weight: PositiveFloat = 100.0  # advantage weights are clipped at this value
+    gamma: Discount = 0.99  # discount
+    tau: Rate = 0.005  # Polyak rate of the critic target
+    actor_dropout: Fraction = 0.0  # dropout in the actor's hidden layers (Kitchen/Adroit: 0.1)
     lr_decay: bool = True  # cosine decay of the actor's learning rate to 0 over total_steps
-    total_steps: int = 1_000_000  # length of training, for the actor's schedule
-    policy_output: str = "mean"  # act: the Gaussian mean (official evaluation) or a sample
-    selection: str = "none"  # act: none | softmax | argmax over samples ranked by target Q
-    candidates: int = 1  # act: samples per state when selection ranks them
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.expectile < 1.0:
-            raise ValueError(f"expectile must lie in (0, 1), got {self.expectile}")
-        if not 0.0 <= self.actor_dropout < 1.0:
-            raise ValueError(f"actor_dropout must lie in [0, 1), got {self.actor_dropout}")
-        if self.policy_output not in POLICY_OUTPUTS:
-            raise ValueError(f"policy_output must be one of {POLICY_OUTPUTS}")
-        if self.selection not in common.SELECTIONS:
-            raise ValueError(f"selection must be one of {common.SELECTIONS}")
+    total_steps: PositiveInt = 1_000_000  # length of training, for the actor's schedule
 
     def actor_schedule(self) -> LRSchedule:
         """optax.cosine_decay_schedule(actor_lr, total_steps), as the official actor optimiser."""
@@ -75,7 +72,7 @@ class State:
     step: jax.Array
 
 
-_TX = common.adam(0.0)  # IQL clips no gradients
+_TX = optim.adam(0.0)  # IQL clips no gradients
 
 
 def init(config: Config, spec: Spec, key: jax.Array) -> State:
@@ -157,7 +154,7 @@ def critic_loss(config: Config, critic: Any, value: Any, batch: Batch):
 # -- one gradient step ----------------------------------------------------------------------------
 def update_value(config: Config, state: State, batch: Batch) -> tuple[State, dict]:
     q_min = q_values(state.critic_target, batch.observations, batch.actions).min(axis=0)
-    value, opt, aux = common.gradient_step(
+    value, opt, aux = optim.gradient_step(
         lambda p: value_loss(config, p, q_min, batch.observations),
         state.value,
         state.value_opt,
@@ -170,7 +167,7 @@ def update_value(config: Config, state: State, batch: Batch) -> tuple[State, dic
 
 def update_actor(config: Config, spec: Spec, state: State, batch: Batch, key) -> tuple[State, dict]:
     lr = config.actor_schedule()(state.step)
-    actor, opt, aux = common.gradient_step(
+    actor, opt, aux = optim.gradient_step(
         lambda p: actor_loss(config, spec, p, state.critic_target, state.value, batch, key),
         state.actor,
         state.actor_opt,
@@ -183,14 +180,14 @@ def update_actor(config: Config, spec: Spec, state: State, batch: Batch, key) ->
 
 
 def update_critic(config: Config, state: State, batch: Batch) -> tuple[State, dict]:
-    critic, opt, aux = common.gradient_step(
+    critic, opt, aux = optim.gradient_step(
         lambda p: critic_loss(config, p, state.value, batch),
         state.critic,
         state.critic_opt,
         _TX,
         jnp.float32(config.critic_lr),
     )
-    target = common.polyak(state.critic_target, critic, config.tau)
+    target = optim.polyak(state.critic_target, critic, config.tau)
     metrics = {"critic_loss": aux["loss"], "q_data": aux["q_data"], "target_q": aux["target_q"]}
     return state.replace(critic=critic, critic_opt=opt, critic_target=target), metrics
 
@@ -205,48 +202,43 @@ def update(
 
 
 # -- acting -------------------------------------------------------------------------------------
-def act(
-    config: Config,
-    spec: Spec,
-    state: State,
-    obs: jax.Array,
-    key: jax.Array,
-    selection: str | None = None,
-    candidates: int | None = None,
-) -> jax.Array:
-    """The actor's mean (the official evaluation: temperature 0) or a sample clipped to the box.
-
-    With selection `softmax`/`argmax`, `candidates` samples per state are ranked by the target
-    critic's min-Q (an option, not the official evaluation).
-    """
-    how = selection or config.selection
-    k = candidates or config.candidates
-    if how == "none" or k <= 1:
-        mean_only = config.policy_output == "mean"
-        return nets.gaussian_actor_action(state.actor, obs, spec.max_action, key, mean_only)
-    return common.best_of_candidates(
-        lambda o, kk: nets.gaussian_actor_action(state.actor, o, spec.max_action, kk),
-        lambda o, a: q_values(state.critic_target, o, a).min(axis=0),
-        obs,
-        key,
-        k,
-        how,
-    )
+def sample(config: Config, spec: Spec, state: State, obs: jax.Array, key: jax.Array) -> jax.Array:
+    """A draw of the Gaussian actor, clipped to the box."""
+    return nets.gaussian_actor_action(state.actor, obs, spec.max_action, key)
 
 
-def policy_state(state: State, selection: str = "softmax") -> State:
-    """The actor only, and the target critic when `selection` ranks candidates."""
-    target = None if selection == "none" else state.critic_target
+def mean_action(config: Config, spec: Spec, state: State, obs: jax.Array) -> jax.Array:
+    """The actor's mean (the official evaluation: temperature 0)."""
+    return nets.gaussian_actor_apply(state.actor, obs, spec.max_action)[0]
+
+
+def q_value(config: Config, state: State, obs: jax.Array, actions: jax.Array) -> jax.Array:
+    """The target critic's min-Q (ranking candidates is an option, not the official rule)."""
+    return q_values(state.critic_target, obs, actions).min(axis=0)
+
+
+def policy_state(state: State, ranked: bool) -> State:
+    """The actor only, and the target critic when candidates are ranked."""
     return state.replace(
         actor_opt=None,
         critic=None,
         critic_opt=None,
-        critic_target=target,
+        critic_target=state.critic_target if ranked else None,
         value=None,
         value_opt=None,
     )
 
 
-def selection_metric() -> str:
-    """Offline selection ranks evaluations by the actor's plain NLL of dataset actions."""
-    return "bc_loss"
+AGENT = Agent(
+    name="iql",
+    Config=Config,
+    State=State,
+    init=init,
+    update=update,
+    sample=sample,
+    mean_action=mean_action,
+    q_value=q_value,
+    policy_state=policy_state,
+    selection_metric="bc_loss",  # the actor's plain NLL of dataset actions
+    default_choice=ActionChoice(policy_output="mean"),
+)

@@ -13,7 +13,6 @@ first actor update falls on the second step.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import jax
@@ -21,30 +20,27 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from diffrl import nets
+from diffrl import nets, optim
 from diffrl.agents import common
-from diffrl.agents.common import Batch, Spec
+from diffrl.agents.api import Agent, Batch, Spec
+from diffrl.settings import Discount, NonNegativeFloat, PositiveFloat, PositiveInt, Rate, settings
 
 
-@dataclasses.dataclass(frozen=True)
+@settings
 class Config:
     """TD3+BC hyperparameters; defaults are the paper's (the same for every D4RL MuJoCo task)."""
 
-    hidden: int = 256  # width of the two hidden layers of actor and critics
-    actor_lr: float = 3e-4  # Adam learning rate of the actor
-    critic_lr: float = 3e-4  # Adam learning rate of the twin critic
-    alpha: float = 2.5  # α: the Q term's weight is λ = α / mean|Q|
-    gamma: float = 0.99  # discount
-    tau: float = 0.005  # Polyak rate of the actor and critic targets
-    policy_noise: float = 0.2  # std of the target-policy smoothing noise (× max_action)
-    noise_clip: float = 0.5  # the smoothing noise is clipped to ±noise_clip (× max_action)
-    policy_freq: int = 2  # actor and targets are updated every policy_freq steps
+    hidden: PositiveInt = 256  # width of the two hidden layers of actor and critics
+    actor_lr: PositiveFloat = 3e-4  # Adam learning rate of the actor
+    critic_lr: PositiveFloat = 3e-4  # Adam learning rate of the twin critic
+    alpha: NonNegativeFloat = 2.5  # α: the Q term's weight is λ = α / mean|Q|
+    gamma: Discount = 0.99  # discount
+    tau: Rate = 0.005  # Polyak rate of the actor and critic targets
+    policy_noise: NonNegativeFloat = 0.2  # std of the target-policy smoothing noise (× max_action)
+    noise_clip: NonNegativeFloat = 0.5  # smoothing noise clipped to ±noise_clip (× max_action)
+    policy_freq: PositiveInt = 2  # actor and targets are updated every policy_freq steps
     normalize_states: bool = True  # normalise states by the dataset's mean / (std + eps)
-    normalize_eps: float = 1e-3  # eps added to the std
-
-    def __post_init__(self) -> None:
-        if self.policy_freq < 1:
-            raise ValueError(f"policy_freq must be ≥ 1, got {self.policy_freq}")
+    normalize_eps: PositiveFloat = 1e-3  # eps added to the std
 
 
 @struct.dataclass
@@ -60,7 +56,7 @@ class State:
     step: jax.Array
 
 
-_TX = common.adam(0.0)  # TD3+BC clips no gradients
+_TX = optim.adam(0.0)  # TD3+BC clips no gradients
 
 
 def init(config: Config, spec: Spec, key: jax.Array) -> State:
@@ -151,7 +147,7 @@ def update_critic(config: Config, spec: Spec, state: State, batch: Batch, key):
         q = q_values(critic, batch.observations, batch.actions)
         return ((q - y[None]) ** 2).mean(axis=1).sum(), {"q_data": q.mean()}
 
-    critic, opt, aux = common.gradient_step(
+    critic, opt, aux = optim.gradient_step(
         loss_fn, state.critic, state.critic_opt, _TX, jnp.float32(config.critic_lr)
     )
     metrics = {
@@ -165,7 +161,7 @@ def update_critic(config: Config, spec: Spec, state: State, batch: Batch, key):
 
 def update_actor(config: Config, spec: Spec, state: State, batch: Batch):
     """One actor step, then the Polyak updates of both targets."""
-    actor, opt, aux = common.gradient_step(
+    actor, opt, aux = optim.gradient_step(
         lambda a: actor_loss(config, spec, a, state.critic, batch),
         state.actor,
         state.actor_opt,
@@ -175,8 +171,8 @@ def update_actor(config: Config, spec: Spec, state: State, batch: Batch):
     state = state.replace(
         actor=actor,
         actor_opt=opt,
-        actor_target=common.polyak(state.actor_target, actor, config.tau),
-        critic_target=common.polyak(state.critic_target, state.critic, config.tau),
+        actor_target=optim.polyak(state.actor_target, actor, config.tau),
+        critic_target=optim.polyak(state.critic_target, state.critic, config.tau),
     )
     metrics = {
         "actor_loss": aux["loss"],
@@ -209,29 +205,28 @@ def update(
 
 
 # -- acting -------------------------------------------------------------------------------------
-def act(
-    config: Config,
-    spec: Spec,
-    state: State,
-    obs: jax.Array,
-    key: jax.Array,
-    selection: str | None = None,
-    candidates: int | None = None,
-) -> jax.Array:
+def sample(config: Config, spec: Spec, state: State, obs: jax.Array, key: jax.Array) -> jax.Array:
     """π(normalised s): deterministic, as the official evaluation (no exploration noise)."""
     del key
-    common.require_plain_sampling("td3bc", selection, candidates)
     return policy(spec, state.actor, common.normalize_obs(obs, state.obs_mean, state.obs_std))
 
 
-def policy_state(state: State, selection: str = "none") -> State:
-    """The actor and the state statistics only. (`selection` is unused: this agent ranks no
-    candidates.)"""
+def policy_state(state: State, ranked: bool) -> State:
+    """The actor and the state statistics only (a deterministic actor ranks no candidates)."""
     return state.replace(
         actor_opt=None, actor_target=None, critic=None, critic_opt=None, critic_target=None
     )
 
 
-def selection_metric() -> str:
-    """Offline selection ranks evaluations by the actor's BC term, the MSE to dataset actions."""
-    return "bc_loss"
+AGENT = Agent(
+    name="td3bc",
+    Config=Config,
+    State=State,
+    init=init,
+    update=update,
+    sample=sample,
+    policy_state=policy_state,
+    selection_metric="bc_loss",  # the actor's BC term, the MSE to dataset actions
+    with_data=with_data,
+    deterministic=True,
+)

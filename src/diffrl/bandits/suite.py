@@ -24,16 +24,27 @@ from typing import Any
 
 import numpy as np
 
-from diffrl import fileio, train
+from diffrl import fileio, launch
+from diffrl.acting import describe_choice
 from diffrl.bandits.plots import plot_panels
 from diffrl.bandits.tasks import ALIASES, TASK_NAMES, make_task, to_task_coords
-from diffrl.demo import DEMO_AGENT, DEMO_STEPS
+from diffrl.run import RunConfig, RunError, execute, read_record, resolve, run_config
 
 RECORD_KEYS = ("support_rate", "mode_shares", "best_mode_share", "mean_true_reward")
 
-# Diffusion-QL: the demo's settings (docs/decisions.md, "The demo"): the official toy script's
-# N = 50, η = 2.5, 100 000 steps do not fit a few minutes on two cores.
-_DQL = dict(DEMO_AGENT)
+# Diffusion-QL: the settings of `diffrl demo` (docs/decisions.md, "The demo"), chosen to finish in
+# a few minutes on 2 cores; the released toy script's N = 50, η = 2.5, 100 000 steps do not.
+_DQL = {
+    "n_steps": 10,  # N = 5 fits the four tight clusters too blurrily at this budget
+    "hidden": 128,
+    "eta": 0.1,  # η = 2.5 pushes samples off the data onto the critic's extrapolation here
+    "actor_lr": 1e-3,
+    "grad_norm": 0.0,
+    "lr_decay": True,  # clean mode: per-step cosine to 0, which settles the final policy
+    "selection": "softmax",  # the official evaluation: 50 candidates, one drawn from softmax(Q)
+    "candidates": 50,
+}
+DEMO_STEPS = 12000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,7 +154,7 @@ def canonical_task(task: str) -> str:
     return name
 
 
-def run_config(task: str, variant: Variant, steps: int | None, seed: int) -> train.RunConfig:
+def bandit_run_config(task: str, variant: Variant, steps: int | None, seed: int) -> RunConfig:
     if variant.algo not in BANDIT_SETTINGS:
         raise KeyError(
             f"no bandit settings for algorithm {variant.algo!r}; "
@@ -155,17 +166,10 @@ def run_config(task: str, variant: Variant, steps: int | None, seed: int) -> tra
         # keep pretraining the same share of a shorter or longer run
         agent["pretrain_steps"] = agent["pretrain_steps"] * steps // setting.steps
     steps = steps or setting.steps
-    return train.RunConfig(
-        algo=variant.algo,
-        dataset=f"bandit:{task}",
-        steps=steps,
-        seed=seed,
-        batch_size=setting.batch_size,
-        eval_every=max(1, steps // 4),
-        steps_per_call=500,
-        mode="clean",
-        agent=agent,
-    )
+    run = {"algo": variant.algo, "dataset": f"bandit:{task}", "steps": steps, "seed": seed,
+           "batch_size": setting.batch_size, "eval_every": max(1, steps // 4),
+           "steps_per_call": 500, "mode": "clean"}  # fmt: skip
+    return resolve({**run, **agent}, f"bandit settings of {variant.algo}")
 
 
 # -- one run -------------------------------------------------------------------------------------
@@ -176,16 +180,16 @@ def train_variant(
     actions."""
     run_dir = group_dir / variant.label
     done = run_dir / "bandit.json"
-    cfg = run_config(task, variant, steps, seed)
+    cfg = bandit_run_config(task, variant, steps, seed)
     if (run_dir / "config.json").exists():
-        _check_same(run_dir / "config.json", cfg)
+        _check_same(run_dir, cfg)
         if done.exists():
             return json.loads(done.read_text())
-        run = train.open_run(run_dir)
+        run = launch.resume(run_dir)
     else:
-        run = train.new_run(cfg, run_dir)
+        run = launch.start(cfg, run_dir)
     t0 = time.perf_counter()
-    summary = train.execute(run, progress=progress)
+    summary = execute(run, progress=progress)
     metrics, samples = summary["final"], run.evaluator.last_samples
     if samples is None:  # trained to the end before this call: score the final state again
         metrics = run.evaluate(run.load_state(run.cfg.steps), run.cfg.steps)
@@ -197,7 +201,7 @@ def train_variant(
         "task": task,
         **{k: metrics[k] for k in RECORD_KEYS},
         "best_reward": metrics["best_reward"],
-        "action_choice": action_choice(run.acfg),
+        "action_choice": describe_choice(run.agent, run.choice),
         "steps": run.cfg.steps,
         "seed": run.cfg.seed,
         "train_seconds": round(time.perf_counter() - t0, 1),
@@ -207,33 +211,21 @@ def train_variant(
     return record
 
 
-CHECKED_FIELDS = ("algo", "dataset", "steps", "seed", "batch_size", "agent")
+CHECKED_FIELDS = ("algo", "dataset", "steps", "seed", "batch_size", "agent", "selection",
+                  "candidates", "policy_output")  # fmt: skip
 
 
-def _check_same(path: Path, cfg: train.RunConfig) -> None:
+def _check_same(run_dir: Path, cfg: RunConfig) -> None:
     """A reused run must have been made with the settings asked for now (its config.json)."""
-    have = json.loads(path.read_text())["run"]
-    want = json.loads(json.dumps(cfg.to_json()))  # the same JSON types as the file
+    have = run_config(run_dir, read_record(run_dir)).to_json()
+    want = cfg.to_json()
     for key in CHECKED_FIELDS:
         if have.get(key) != want[key]:
-            raise train.RunError(
-                f"{path}: this run has {key}={have.get(key)!r} but {want[key]!r} was asked for; "
-                "use another --out (or delete the run) to train with new settings"
+            raise RunError(
+                f"{run_dir / 'config.json'}: this run has {key}={have.get(key)!r} but "
+                f"{want[key]!r} was asked for; use another --out (or delete the run) to train "
+                "with new settings"
             )
-
-
-def action_choice(acfg: Any) -> str:
-    """How the scored actions were chosen, in words."""
-    how = getattr(acfg, "selection", "none")
-    k = getattr(acfg, "candidates", 1)
-    if how != "none" and k > 1:
-        return f"{how} over {k} candidates ranked by the target critic"
-    output = getattr(acfg, "policy_output", None)
-    if output == "mean":
-        return "the policy's mean action"
-    if output == "sample" or hasattr(acfg, "n_steps") or hasattr(acfg, "latent_clip"):
-        return "policy samples"
-    return "the deterministic policy"
 
 
 # -- a task's table and figure -----------------------------------------------------------------

@@ -22,8 +22,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from diffrl.agents.common import adam, optimizer_step, polyak
 from diffrl.nets import LOG_STD_MAX, LOG_STD_MIN, mlp, mlp_init
+from diffrl.optim import adam, optimizer_step, polyak
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,7 +29,7 @@ __all__ = [
 SPEC_FORMS = (
     "'d4rl:NAME' (e.g. d4rl:hopper-medium-v2, file looked up in $D4RL_DATASET_DIR), "
     "'minari:ID' (a local Minari dataset), or a path to a .hdf5/.h5 (D4RL layout) "
-    "or .npz file, or 'bandit:TASK' (a 2-D bandit task generated from the seed)"
+    "or .npz file"
 )
 
 
@@ -38,14 +38,7 @@ def list_known_d4rl_names() -> list[str]:
     return known_d4rl_names()
 
 
-def _load_untransformed(spec: str, seed: int) -> OfflineDataset:
-    if spec.startswith("bandit:"):
-        from diffrl.bandits import make_bandit_dataset
-
-        try:
-            return make_bandit_dataset(spec.removeprefix("bandit:"), seed=seed)
-        except ValueError as exc:
-            raise DatasetError(f"{spec}: {exc}") from None
+def _load_untransformed(spec: str) -> OfflineDataset:
     if spec.startswith("d4rl:"):
         name = spec.removeprefix("d4rl:")
         return load_d4rl_hdf5(resolve_d4rl_name(name), name=name)
@@ -61,11 +54,8 @@ def _load_untransformed(spec: str, seed: int) -> OfflineDataset:
     raise DatasetError(f"dataset spec '{spec}' is not understood; use {SPEC_FORMS}.")
 
 
-def load_dataset(spec: str, reward_transform: str = "no", seed: int = 0) -> OfflineDataset:
-    """Load a dataset from a spec (see `SPEC_FORMS`) and apply a reward transform to it.
-
-    `seed` only matters for generated data (`bandit:TASK`).
-    """
+def load_dataset(spec: str, reward_transform: str = "no") -> OfflineDataset:
+    """Load a dataset from a spec (see `SPEC_FORMS`) and apply a reward transform to it."""
     check_reward_transform(reward_transform)  # fail before a long load
-    dataset = _load_untransformed(spec, seed)
+    dataset = _load_untransformed(spec)
     return apply_reward_transform(dataset, reward_transform)

@@ -29,3 +29,16 @@ def get_preset(algo: str, name: str) -> dict[str, Any]:
 
 def preset_names(algo: str) -> list[str]:
     return sorted(TABLES.get(algo, {}))
+
+
+def preset_name_for_dataset(spec: str) -> str | None:
+    """The preset a dataset spec names by itself: `d4rl:NAME`, or a file whose stem is a known
+    D4RL name; None otherwise."""
+    if spec.startswith("d4rl:"):
+        return spec.removeprefix("d4rl:")
+    from pathlib import Path
+
+    from diffrl.data.scores import known_d4rl_names
+
+    stem = Path(spec).stem
+    return stem if stem in known_d4rl_names() else None

@@ -1,0 +1,137 @@
+"""The evaluation-time action choice, in one place, for every agent.
+
+An agent only knows how to draw one action per state (`sample`), optionally its deterministic
+output (`mean_action`) and optionally how good an action is (`q_value`). The choice of what a
+deployed policy does is a run setting, `ActionChoice`:
+
+- `selection = none`: the policy acts alone, by a draw (`policy_output = sample`) or its mean;
+- `selection = softmax | argmax`: `candidates` draws per state are ranked by `q_value` (the
+  official Diffusion-QL / DTQL evaluation draws one from softmax(Q) at temperature 1).
+
+`make_act_fn` builds the one jitted function every evaluation, `diffrl eval` and `load_policy`
+use. The key of a call is `fold_in(key, index)`, folded inside the compiled call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+import jax
+import jax.numpy as jnp
+
+from diffrl.settings import PositiveInt, SettingsError, settings
+
+if TYPE_CHECKING:
+    from diffrl.agents.api import Agent, Spec
+
+SELECTIONS = ("none", "softmax", "argmax")
+POLICY_OUTPUTS = ("sample", "mean")
+CHOICE_FIELDS = ("selection", "candidates", "policy_output")
+
+
+@settings
+class ActionChoice:
+    """How a trained policy picks its action at evaluation time."""
+
+    selection: Literal["none", "softmax", "argmax"] = "none"  # rank candidates by Q, or not
+    candidates: PositiveInt = 1  # draws per state ranked when selection is softmax | argmax
+    policy_output: Literal["sample", "mean"] = "sample"  # selection none: a draw or the mean
+
+    @property
+    def ranked(self) -> bool:
+        """Whether candidates are ranked (one candidate is the plain policy)."""
+        return self.selection != "none" and self.candidates > 1
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def choose(agent: Agent, given: dict[str, Any], where: str) -> ActionChoice:
+    """The agent's default choice with the `given` fields replaced, checked against what the
+    agent can do (ranking needs `q_value`, the mean needs `mean_action`)."""
+    choice = dataclasses.replace(agent.default_choice, **given)
+    if choice.ranked and agent.q_value is None:
+        raise SettingsError(
+            f"{where}: {agent.name} does not rank candidate actions (it has no Q function): "
+            f"selection must be 'none' and candidates 1; found selection={choice.selection!r}, "
+            f"candidates={choice.candidates}"
+        )
+    if choice.policy_output == "mean" and agent.mean_action is None:
+        raise SettingsError(
+            f"{where}: {agent.name} has no mean action: policy_output must be 'sample'"
+        )
+    return choice
+
+
+def describe_choice(agent: Agent, choice: ActionChoice) -> str:
+    """How the actions of `agent` under `choice` are chosen, in words."""
+    if choice.ranked:
+        return f"{choice.selection} over {choice.candidates} candidates ranked by the target critic"
+    if choice.policy_output == "mean":
+        return "the policy's mean action"
+    return "the deterministic policy" if agent.deterministic else "policy samples"
+
+
+def select_candidates(q: jax.Array, actions: jax.Array, how: str, key: jax.Array) -> jax.Array:
+    """Pick one of K candidates per state. q: (B, K), actions: (B, K, A)."""
+    if how == "softmax":
+        idx = jax.random.categorical(key, q, axis=-1)
+    elif how == "argmax":
+        idx = jnp.argmax(q, axis=-1)
+    else:
+        raise ValueError(f"unknown candidate selection {how!r}: expected one of {SELECTIONS}")
+    return jnp.take_along_axis(actions, idx[:, None, None], axis=1)[:, 0]
+
+
+def best_of_candidates(sample_fn, q_fn, obs: jax.Array, key: jax.Array, k: int, how: str):
+    """Sample k actions per state with `sample_fn(obs, key)`, score them with `q_fn(obs, a)`
+    and pick one per state by `how` (softmax or argmax)."""
+    k_sample, k_pick = jax.random.split(key)
+    rep = jnp.repeat(obs, k, axis=0)
+    cands = sample_fn(rep, k_sample)
+    q = q_fn(rep, cands)
+    b = obs.shape[0]
+    return select_candidates(q.reshape(b, k), cands.reshape(b, k, -1), how, k_pick)
+
+
+def policy_action(agent: Agent, config: Any, spec: Spec, choice: ActionChoice):
+    """(state, obs, key) -> actions for a batch of states, as `choice` says (not jitted)."""
+
+    def act(state, obs: jax.Array, key: jax.Array) -> jax.Array:
+        if choice.ranked:
+            return best_of_candidates(
+                lambda o, k: agent.sample(config, spec, state, o, k),
+                lambda o, a: agent.q_value(config, state, o, a),
+                obs,
+                key,
+                choice.candidates,
+                choice.selection,
+            )
+        if choice.policy_output == "mean":
+            return agent.mean_action(config, spec, state, obs)
+        return agent.sample(config, spec, state, obs, key)
+
+    return act
+
+
+def make_act_fn(
+    agent: Agent, config: Any, spec: Spec, choice: ActionChoice
+) -> Callable[..., jax.Array]:
+    """act(state, obs, key, index=0) -> actions, jitted.
+
+    Only the parts of the state the policy reads cross the jit boundary (`agent.policy_state`):
+    handing over optimiser states too costs more than the denoiser itself at batch 1. The pruned
+    state is cached, since an evaluation calls act on one state many times.
+    """
+    act = policy_action(agent, config, spec, choice)
+    jitted = jax.jit(lambda state, obs, key, index: act(state, obs, jax.random.fold_in(key, index)))
+    last: list = [None, None]  # (state, pruned)
+
+    def call(state, obs, key, index=0):
+        if state is not last[0]:
+            last[:] = [state, agent.policy_state(state, choice.ranked)]
+        return jitted(last[1], obs, key, index)
+
+    return call

@@ -1,0 +1,95 @@
+"""The training loop: scan-fused chunks of updates, evaluation, checkpoints, logs, selection.
+
+Nothing here is algorithm-specific: the loop uses an agent only through `agents.api.Agent`.
+Batches are sampled on the device inside `lax.scan`; the key of step i is `fold_in(key, i)`, so a
+run resumed from a checkpoint draws exactly the batches and noise an uninterrupted run draws.
+The loop keeps its records and hands them to the summary and the figures.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from diffrl import fileio, plots, selection
+from diffrl.agents.api import Agent, Batch, Spec
+from diffrl.data import OfflineDataset
+from diffrl.run.directory import Run
+from diffrl.run.settings import RunConfig
+from diffrl.runlog import RunLogger
+
+
+def chunk_length(cfg: RunConfig) -> int:
+    """Largest scan length ≤ steps_per_call dividing the eval interval and the run length."""
+    return math.gcd(cfg.steps_per_call, cfg.eval_every, cfg.steps)
+
+
+def device_data(data: OfflineDataset) -> Batch:
+    return Batch(
+        observations=jnp.asarray(data.observations),
+        actions=jnp.asarray(data.actions),
+        rewards=jnp.asarray(data.rewards),
+        next_observations=jnp.asarray(data.next_observations),
+        not_done=jnp.asarray(1.0 - data.terminals.astype(np.float32)),
+    )
+
+
+def make_chunk_fn(agent: Agent, acfg: Any, spec: Spec, batch_size: int, length: int):
+    """jit(state, data, key) -> (state, metrics averaged over `length` updates)."""
+
+    def chunk(state, data: Batch, key):
+        n = data.observations.shape[0]
+
+        def body(state, _):
+            k_idx, k_upd = jax.random.split(jax.random.fold_in(key, state.step))
+            idx = jax.random.randint(k_idx, (batch_size,), 0, n)
+            batch = jax.tree.map(lambda x: x[idx], data)
+            return agent.update(acfg, spec, state, batch, k_upd)
+
+        state, metrics = jax.lax.scan(body, state, None, length=length)
+        # an agent reports NaN for a metric it did not compute at a step (e.g. DiffCPS's actor
+        # losses between policy updates); the chunk's value is the mean over steps that have it
+        return state, jax.tree.map(jnp.nanmean, metrics)
+
+    return jax.jit(chunk, donate_argnums=0)
+
+
+def execute(run: Run, progress: bool = True) -> dict[str, Any]:
+    """Train from the latest checkpoint (or from scratch) to `cfg.steps`; return the summary."""
+    if run.data is None:
+        raise ValueError(f"{run.out}: opened without its training data; it cannot train")
+    cfg = run.cfg
+    resumed = run.latest_checkpoint()
+    state, step = resumed if resumed is not None else (run.initial_state(), 0)
+    logger = RunLogger(run.out, start_step=step, total=cfg.steps, progress=progress)
+    length = chunk_length(cfg)
+    chunk = make_chunk_fn(run.agent, run.acfg, run.spec, cfg.batch_size, length)
+    data = device_data(run.data)
+    if step == 0:
+        run.save(state, 0)
+    try:
+        while step < cfg.steps:
+            t0 = time.perf_counter()
+            state, metrics = chunk(state, data, run.train_key)
+            metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+            step += length
+            logger.train(step, metrics, length / (time.perf_counter() - t0))
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                logger.eval(step, run.evaluate(state, step))
+                run.save(state, step)
+    finally:
+        logger.close()
+    return finish(run, logger.records)
+
+
+def finish(run: Run, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """summary.json and the figures of a finished run, from the loop's records."""
+    summary = selection.summarize(records, run.cfg, run.agent.selection_metric)
+    fileio.write_json_atomic(run.out / "summary.json", summary)
+    plots.plot_run(run.out, records)  # curves.png (+ constraint.png for DiffCPS)
+    return summary
