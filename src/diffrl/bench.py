@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from diffrl.fileio import write_text_atomic
+from diffrl.names import dataset_slug
 
 RULES = ("final", "best", "offline_selected")
 
@@ -53,15 +54,6 @@ class Job:
 
     def run_dir(self, out: Path) -> Path:
         return Path(out) / "runs" / self.slug / self.algo / f"seed{self.seed}"
-
-
-def dataset_slug(spec: str) -> str:
-    """A directory name for a dataset spec: `minari:diffrl/hopper-v5/medium-v0` ->
-    `diffrl_hopper-v5_medium-v0`, `path/to/x.hdf5` -> `x`."""
-    name = spec.split(":", 1)[-1]
-    if name.endswith((".hdf5", ".h5", ".npz")):
-        name = Path(name).stem
-    return name.strip("/").replace("/", "_")
 
 
 def split_overrides(sets: dict[str, Any], algos: list[str]) -> dict[str, dict[str, Any]]:
@@ -131,7 +123,7 @@ def job_config(job: Job):
     """The RunConfig of a job: the algorithm's preset for the dataset (if any) under the sweep's
     explicit settings, as `diffrl train` resolves it."""
     from diffrl import train
-    from diffrl.cli import dataset_name
+    from diffrl.presets import preset_name_for_dataset
 
     given = {
         k: v
@@ -147,7 +139,8 @@ def job_config(job: Job):
     base = train.RunConfig(
         algo=job.algo, dataset=job.dataset, seed=job.seed, preset=job.preset, agent=agent, **given
     )
-    return train.resolve_config(dataset_name(base), base, explicit=set(given) | set(agent))
+    preset = preset_name_for_dataset(job.dataset)
+    return train.resolve_config(preset, base, explicit=set(given) | set(agent))
 
 
 def run_job(job: Job, out: str) -> dict[str, Any]:

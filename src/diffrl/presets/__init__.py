@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from diffrl.presets import diffcps, dql, dtql, iql, td3bc
@@ -29,3 +30,16 @@ def get_preset(algo: str, name: str) -> dict[str, Any]:
 
 def preset_names(algo: str) -> list[str]:
     return sorted(TABLES.get(algo, {}))
+
+
+def preset_name_for_dataset(spec: str) -> str | None:
+    """The preset name a dataset spec implies: `d4rl:NAME` -> NAME, a file whose stem is a known
+    D4RL name (e.g. `data/hopper-medium-v2.hdf5`) -> that stem, anything else -> None."""
+    if spec.startswith("d4rl:"):
+        return spec.split(":", 1)[1]
+    # imported here: the dataset package loads numpy and h5py, which `import diffrl.presets`
+    # should not pay for
+    from diffrl.data.scores import known_d4rl_names
+
+    stem = Path(spec).stem
+    return stem if stem in known_d4rl_names() else None
