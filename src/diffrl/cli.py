@@ -10,8 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from diffrl.checkpoint import CheckpointError
-from diffrl.data import DatasetError
+# Only light imports at module level: `diffrl --help`, `diffrl info` and `diffrl data list` must
+# start without JAX, flax, optax or Ray; each command imports what it needs.
+from diffrl.names import dataset_slug as slug
+
+SubParsers = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def _default_out(prefix: str) -> Path:
@@ -61,6 +64,7 @@ TRAIN_FLAGS = {
 
 def cmd_train(args: argparse.Namespace) -> int:
     from diffrl import train
+    from diffrl.presets import preset_name_for_dataset
 
     if args.resume:
         run = train.open_run(Path(args.resume))
@@ -71,26 +75,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         given = {f: getattr(args, f) for f in TRAIN_FLAGS if getattr(args, f) is not None}
         agent = parse_set(args.set or [])
         base = train.RunConfig(algo=args.algo, dataset=args.dataset, agent=agent, **given)
-        cfg = train.resolve_config(dataset_name(base), base, explicit=set(given) | set(agent))
-        out = Path(args.out) if args.out else _default_out(f"{args.algo}-{_slug(args.dataset)}")
+        preset = preset_name_for_dataset(base.dataset)
+        cfg = train.resolve_config(preset, base, explicit=set(given) | set(agent))
+        out = Path(args.out) if args.out else _default_out(f"{args.algo}-{slug(args.dataset)}")
         run = train.new_run(cfg, out)
         print(f"run directory {out}  (preset: {cfg.preset or 'none'}, mode: {cfg.mode})")
     summary = train.execute(run, progress=not args.quiet)
     print(json.dumps(_score_lines(summary), indent=2))
     return 0
-
-
-def dataset_name(cfg) -> str | None:
-    if cfg.dataset.startswith("d4rl:"):
-        return cfg.dataset.split(":", 1)[1]
-    stem = Path(cfg.dataset).stem
-    from diffrl.data import list_known_d4rl_names
-
-    return stem if stem in list_known_d4rl_names() else None
-
-
-def _slug(spec: str) -> str:
-    return Path(spec.split(":", 1)[-1]).stem.replace("/", "_")
 
 
 def _score_lines(summary: dict[str, Any]) -> dict[str, Any]:
@@ -120,9 +112,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 # -- info -----------------------------------------------------------------------------------------
 def cmd_info(args: argparse.Namespace) -> int:
-    from diffrl.train import RunConfig, prepare_dataset
+    # the loader itself, not diffrl.train (which imports JAX): info only reads the file
+    from diffrl.data import load_dataset
 
-    data = prepare_dataset(RunConfig(dataset=args.spec))
+    data = load_dataset(args.spec)
     info = data.summary()
     if args.json:
         print(json.dumps(info, indent=2))
@@ -189,7 +182,17 @@ def _csv(text: str) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="diffrl", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
+    _add_demo_parser(sub)
+    _add_train_parser(sub)
+    _add_eval_parser(sub)
+    _add_bandit_parser(sub)
+    _add_bench_parser(sub)
+    _add_data_parser(sub)
+    _add_info_parser(sub)
+    return p
 
+
+def _add_demo_parser(sub: SubParsers) -> None:
     d = sub.add_parser("demo", help="Diffusion-QL on the 2-D bandit `corners` (no data needed)")
     d.add_argument("--out", help="run directory (default: runs/demo-<time>)")
     d.add_argument("--steps", type=int, default=None, help="gradient steps")
@@ -197,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.set_defaults(func=cmd_demo)
 
+
+def _add_train_parser(sub: SubParsers) -> None:
     t = sub.add_parser("train", help="train an agent on an offline dataset")
     t.add_argument("--algo", default="dql", help="algorithm (dql)")
     t.add_argument("--dataset", help="d4rl:NAME | minari:ID | FILE.hdf5 | FILE.npz | bandit:TASK")
@@ -217,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
+
+def _add_eval_parser(sub: SubParsers) -> None:
     e = sub.add_parser("eval", help="evaluate a trained run's policy")
     e.add_argument("run_dir")
     e.add_argument("--which", default="final", choices=("final", "best", "offline_selected"))
@@ -226,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--env", help="evaluate in another gymnasium env")
     e.set_defaults(func=cmd_eval)
 
+
+def _add_bandit_parser(sub: SubParsers) -> None:
     b = sub.add_parser(
         "bandit", help="train algorithms on a 2-D bandit: figure grid and metrics table"
     )
@@ -241,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=cmd_bandit)
 
+
+def _add_bench_parser(sub: SubParsers) -> None:
     r = sub.add_parser("bench", help="algorithm x dataset x seed runs on Ray, with result tables")
     r.add_argument("--algos", required=True, help="comma-separated algorithms")
     r.add_argument("--datasets", required=True, help="comma-separated dataset specs")
@@ -259,27 +270,42 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="runs/bench", help="output directory (default runs/bench)")
     r.set_defaults(func=cmd_bench)
 
+
+def _add_data_parser(sub: SubParsers) -> None:
+    # builder.cli imports only the builder's light defaults module at its top
     from diffrl.builder.cli import add_data_parser, run_data
 
     add_data_parser(sub).set_defaults(func=run_data)
 
+
+def _add_info_parser(sub: SubParsers) -> None:
     i = sub.add_parser("info", help="what a dataset holds, after loading")
     i.add_argument("spec")
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=cmd_info)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    from diffrl.train import RunError
-
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DatasetError, RunError, CheckpointError, KeyError, FileExistsError) as exc:
+    except _reported_errors() as exc:  # evaluated only once an exception is raised
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"diffrl {args.command}: error: {msg}", file=sys.stderr)
         return 2
+
+
+def _reported_errors() -> tuple[type[Exception], ...]:
+    """The errors printed as one line: bad input, not bugs. Looked up only after a failure so
+    that the commands which never import diffrl.train (and JAX) do not pay for it."""
+    from diffrl.data.dataset import DatasetError
+    from diffrl.errors import CheckpointError
+
+    errors: list[type[Exception]] = [DatasetError, CheckpointError, KeyError, FileExistsError]
+    train = sys.modules.get("diffrl.train")  # a RunError can only come from an imported train
+    if train is not None:
+        errors.append(train.RunError)
+    return tuple(errors)
 
 
 if __name__ == "__main__":
