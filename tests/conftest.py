@@ -22,3 +22,17 @@ def _guarded_connect(self, address):
 def _no_network_and_scratch_cwd(monkeypatch, tmp_path_factory):
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+@pytest.fixture(scope="session")
+def finished(tmp_path_factory):
+    """Two finished tiny bench jobs and one that fails on its dataset, run in-process; session
+    scope so that the bench's job tests and report tests share one training."""
+    from runhelpers import tiny_bench_jobs
+
+    from diffrl import bench
+
+    out = tmp_path_factory.mktemp("bench")
+    jobs = tiny_bench_jobs(["bandit:corners"], seeds=(0, 1)) + tiny_bench_jobs(["missing.npz"])
+    statuses = [bench.run_job(job, str(out)) for job in jobs]
+    return out, jobs, statuses

@@ -66,3 +66,38 @@ def random_batch(spec, seed: int, b: int, action_scale: float = 0.5) -> Batch:
         next_observations=jnp.asarray(rng.normal(size=(b, spec.obs_dim)), f32),
         not_done=jnp.asarray(rng.uniform(size=b) > 0.3, f32),
     )
+
+
+def assert_png_has_content(
+    path: Path, min_width: int, min_height: int, min_colours: int = 8, min_ink: float = 0.01
+) -> tuple[int, int]:
+    """Assert the PNG at `path` is at least `min_width` x `min_height` pixels and not blank: at
+    least `min_colours` distinct colours and a share `min_ink` of pixels off the background (the
+    most common colour). Returns (width, height), so a test can also pin the exact size."""
+    import matplotlib.image as mpimg  # here: most users of this module never open an image
+
+    img = mpimg.imread(str(path))  # PNG: floats in [0, 1], (height, width, RGB or RGBA)
+    assert img.ndim == 3, f"{path}: expected a colour image, got shape {img.shape}"
+    height, width = img.shape[:2]
+    assert width >= min_width and height >= min_height, (
+        f"{path}: {width}x{height} pixels, expected at least {min_width}x{min_height}"
+    )
+    rgb = np.round(img[..., :3] * 255).astype(np.int64)
+    packed = (rgb[..., 0] << 16 | rgb[..., 1] << 8 | rgb[..., 2]).ravel()  # one int per colour
+    colours, counts = np.unique(packed, return_counts=True)
+    ink = 1.0 - counts.max() / packed.size
+    assert len(colours) >= min_colours, f"{path}: only {len(colours)} distinct colours"
+    assert ink >= min_ink, f"{path}: {ink:.2%} of pixels differ from the background"
+    return width, height
+
+
+BENCH_TINY = {"hidden": 16, "pretrain_steps": 20, "selection": "none"}  # DTQL in seconds
+
+
+def tiny_bench_jobs(datasets: list[str], seeds: tuple[int, ...] = (0,)) -> list:
+    """Bench jobs of a tiny DTQL (40 steps, evaluated at 20 and 40) on `datasets`."""
+    from diffrl import bench
+
+    return bench.make_jobs(
+        ["dtql"], datasets, list(seeds), steps=40, eval_every=20, sets=BENCH_TINY
+    )

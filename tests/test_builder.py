@@ -12,6 +12,7 @@ import h5py
 import jax
 import numpy as np
 import pytest
+from runhelpers import assert_png_has_content
 
 from diffrl.builder import (
     BuildError,
@@ -218,7 +219,9 @@ def test_interrupted_training_resumes_exactly(tmp_path):
     evals = [behaviour.evaluations(tmp_path / d) for d in "ab"]
     strip = [[{k: v for k, v in r.items() if k != "eval_seconds"} for r in e] for e in evals]
     assert strip[0] == strip[1] and len(strip[0]) == 4  # steps 90, 180, 270, 330
-    assert (tmp_path / "b" / "learning_curve.png").stat().st_size > 0
+    # 6 x 3.5 inches at 100 dpi: the curve with its band, axes, labels and title
+    curve = tmp_path / "b" / "learning_curve.png"
+    assert assert_png_has_content(curve, 600, 350, min_colours=20, min_ink=0.02) == (600, 350)
 
 
 def test_changed_settings_are_refused(tmp_path):

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
+import diffrl
 from diffrl.cli import main
 
 TINY = ["--set", "hidden=16", "--set", "n_steps=2", "--set", "candidates=4"]
@@ -143,3 +146,57 @@ def test_data_commands_are_part_of_diffrl(tmp_path, capsys):
     assert main(["data", "export", "diffrl/nope-v5/medium-v0", str(tmp_path / "x.hdf5"),
                  "--out", str(tmp_path)]) == 2  # fmt: skip
     assert "diffrl data: error:" in capsys.readouterr().err
+
+
+HEAVY = ("jax", "flax", "optax", "ray")
+IMPORT_PROBE = """
+import json, sys
+from diffrl.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:  # --help exits from argparse
+    code = exc.code
+print("HEAVY=" + json.dumps([m for m in {heavy!r} if m in sys.modules]))
+sys.exit(code)
+"""
+
+
+def _heavy_imports_of(argv: list[str]) -> tuple[list[str], subprocess.CompletedProcess]:
+    """Run `diffrl ARGV` in a fresh interpreter; the heavy packages it imported, and the run."""
+    src = str(Path(diffrl.__file__).parents[1])  # the tree under test, not another install
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", IMPORT_PROBE.format(heavy=HEAVY), *argv],
+                          capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    line = [x for x in proc.stdout.splitlines() if x.startswith("HEAVY=")][-1]
+    return json.loads(line.removeprefix("HEAVY=")), proc
+
+
+def test_light_commands_do_not_import_jax_or_ray(tmp_path):
+    npz = tmp_path / "tiny.npz"
+    rng = np.random.default_rng(0)
+    np.savez(npz, observations=rng.normal(size=(6, 3)).astype(np.float32),
+             actions=rng.uniform(-1, 1, (6, 2)).astype(np.float32),
+             rewards=np.ones(6, np.float32), terminals=np.zeros(6, bool))  # fmt: skip
+    commands = [["--help"], ["data", "--help"], ["data", "list", "--out", str(tmp_path)],
+                ["info", str(npz), "--json"], ["info", str(tmp_path / "missing.npz")]]  # fmt: skip
+    for argv in commands:
+        heavy, proc = _heavy_imports_of(argv)
+        assert heavy == [], f"diffrl {' '.join(argv)} imported {heavy}"
+        assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 2 and "missing.npz" in proc.stderr  # the error path stays light
+    heavy, proc = _heavy_imports_of(["info", str(npz), "--json"])
+    assert proc.returncode == 0 and '"transitions": 5' in proc.stdout
+
+
+def test_preset_and_directory_names_of_dataset_specs(tmp_path):
+    from diffrl.names import dataset_slug
+    from diffrl.presets import preset_name_for_dataset
+
+    assert preset_name_for_dataset("d4rl:hopper-medium-v2") == "hopper-medium-v2"
+    assert preset_name_for_dataset(str(tmp_path / "walker2d-medium-replay-v2.hdf5")) == (
+        "walker2d-medium-replay-v2"
+    )
+    assert preset_name_for_dataset(str(tmp_path / "tiny-hopper.hdf5")) is None
+    assert preset_name_for_dataset("minari:diffrl/hopper-v5/medium-v0") is None
+    assert dataset_slug("d4rl:hopper-medium-v2") == "hopper-medium-v2"
+    assert dataset_slug(str(tmp_path / "tiny-hopper.hdf5")) == "tiny-hopper"

@@ -8,8 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from diffrl.data import OfflineDataset, load_dataset
-
 __version__ = "0.1.0"
 
 
@@ -23,7 +21,12 @@ def fit(config: Any, out: str | Path, progress: bool = True) -> dict[str, Any]:
 
 
 def __getattr__(name: str) -> Any:
-    # heavy modules load on first use, so `import diffrl` stays fast
+    # heavy modules load on first use, so `import diffrl` (and so `diffrl --help`) stays fast;
+    # even the dataset loaders wait, as they import numpy and h5py
+    if name in ("OfflineDataset", "load_dataset"):
+        from diffrl import data
+
+        return getattr(data, name)
     if name == "RunConfig":
         from diffrl.run import RunConfig
 

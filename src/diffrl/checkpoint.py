@@ -9,11 +9,10 @@ from typing import Any
 import numpy as np
 from flax import serialization, traverse_util
 
+# defined in the light errors module so the CLI can catch it without importing flax; the name
+# diffrl.checkpoint.CheckpointError stays valid
+from diffrl.errors import CheckpointError
 from diffrl.fileio import write_atomic
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, unreadable or does not belong to this run."""
 
 
 def save(path: Path, target: Any, meta: dict[str, Any]) -> None:

@@ -9,8 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from diffrl.checkpoint import CheckpointError
-from diffrl.data import DatasetError
+# Only light imports at module level: `diffrl --help`, `diffrl info` and `diffrl data list` must
+# start without JAX, flax, optax or Ray; each command imports what it needs.
+from diffrl.names import dataset_slug as slug
+
+SubParsers = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def _default_out(prefix: str) -> Path:
@@ -63,16 +66,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         given = {f: getattr(args, f) for f in TRAIN_FLAGS if getattr(args, f) is not None}
         values = {"algo": args.algo, "dataset": args.dataset, **given, **parse_set(args.set or [])}
         cfg = run.resolve(values, "diffrl train")  # every setting checked before any file
-        out = Path(args.out) if args.out else _default_out(f"{args.algo}-{_slug(args.dataset)}")
+        out = Path(args.out) if args.out else _default_out(f"{args.algo}-{slug(args.dataset)}")
         train_run = launch.start(cfg, out)
         print(f"run directory {out}  (preset: {cfg.preset or 'none'}, mode: {cfg.mode})")
     summary = run.execute(train_run, progress=not args.quiet)
     print(json.dumps(_score_lines(summary), indent=2))
     return 0
-
-
-def _slug(spec: str) -> str:
-    return Path(spec.split(":", 1)[-1]).stem.replace("/", "_")
 
 
 def _score_lines(summary: dict[str, Any]) -> dict[str, Any]:
@@ -171,7 +170,17 @@ def _csv(text: str) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="diffrl", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
+    _add_demo_parser(sub)
+    _add_train_parser(sub)
+    _add_eval_parser(sub)
+    _add_bandit_parser(sub)
+    _add_bench_parser(sub)
+    _add_data_parser(sub)
+    _add_info_parser(sub)
+    return p
 
+
+def _add_demo_parser(sub: SubParsers) -> None:
     d = sub.add_parser("demo", help="Diffusion-QL on the 2-D bandit `corners` (no data needed)")
     d.add_argument("--out", help="run directory (default: runs/demo-<time>)")
     d.add_argument("--steps", type=int, default=None, help="gradient steps")
@@ -179,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.set_defaults(func=cmd_demo)
 
+
+def _add_train_parser(sub: SubParsers) -> None:
     t = sub.add_parser("train", help="train an agent on an offline dataset")
     t.add_argument("--algo", default="dql", help="algorithm (dql)")
     t.add_argument("--dataset", help="d4rl:NAME | minari:ID | FILE.hdf5 | FILE.npz | bandit:TASK")
@@ -199,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
+
+def _add_eval_parser(sub: SubParsers) -> None:
     e = sub.add_parser("eval", help="evaluate a trained run's policy")
     e.add_argument("run_dir")
     e.add_argument("--which", default="final", choices=("final", "best", "offline_selected"))
@@ -208,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--env", help="evaluate in another gymnasium env")
     e.set_defaults(func=cmd_eval)
 
+
+def _add_bandit_parser(sub: SubParsers) -> None:
     b = sub.add_parser(
         "bandit", help="train algorithms on a 2-D bandit: figure grid and metrics table"
     )
@@ -223,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=cmd_bandit)
 
+
+def _add_bench_parser(sub: SubParsers) -> None:
     r = sub.add_parser("bench", help="algorithm x dataset x seed runs on Ray, with result tables")
     r.add_argument("--algos", required=True, help="comma-separated algorithms")
     r.add_argument("--datasets", required=True, help="comma-separated dataset specs")
@@ -241,30 +258,45 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="runs/bench", help="output directory (default runs/bench)")
     r.set_defaults(func=cmd_bench)
 
+
+def _add_data_parser(sub: SubParsers) -> None:
+    # builder.cli imports only the builder's light defaults module at its top
     from diffrl.builder.cli import add_data_parser, run_data
 
     add_data_parser(sub).set_defaults(func=run_data)
 
+
+def _add_info_parser(sub: SubParsers) -> None:
     i = sub.add_parser("info", help="what a dataset holds, after loading")
     i.add_argument("spec")
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=cmd_info)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    from diffrl.run import RunError
-    from diffrl.settings import SettingsError
-
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (
-        DatasetError, RunError, CheckpointError, SettingsError, KeyError, FileExistsError
-    ) as exc:  # fmt: skip
+    except _reported_errors() as exc:  # evaluated only once an exception is raised
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"diffrl {args.command}: error: {msg}", file=sys.stderr)
         return 2
+
+
+def _reported_errors() -> tuple[type[Exception], ...]:
+    """The errors printed as one line: bad input, not bugs. Looked up only after a failure so
+    that the commands which never import the run package (and JAX) do not pay for it."""
+    from diffrl.data.dataset import DatasetError
+    from diffrl.errors import CheckpointError
+    from diffrl.settings import SettingsError
+
+    errors: list[type[Exception]] = [
+        DatasetError, CheckpointError, SettingsError, KeyError, FileExistsError
+    ]  # fmt: skip
+    run = sys.modules.get("diffrl.run.directory")  # a RunError comes only from an imported run
+    if run is not None:
+        errors.append(run.RunError)
+    return tuple(errors)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,28 @@ continuous-action Gymnasium environments, stored as Minari datasets (docs/datase
 
 from __future__ import annotations
 
-from diffrl.builder.envs import BuildError
-from diffrl.builder.recipe import LEVELS, BuildResult, build_datasets
-from diffrl.builder.store import dataset_id, export_hdf5, list_datasets
+import importlib
+from typing import Any
+
+from diffrl.builder.defaults import LEVELS
+
+# name -> submodule; loaded on first use so that building the `diffrl` parser (which imports
+# diffrl.builder.cli) imports neither numpy and h5py (envs, store) nor JAX (recipe)
+_LAZY = {
+    "BuildError": "envs",
+    "BuildResult": "recipe",
+    "build_datasets": "recipe",
+    "dataset_id": "store",
+    "export_hdf5": "store",
+    "list_datasets": "store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"diffrl.builder.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'diffrl.builder' has no attribute {name!r}")
+
 
 __all__ = [
     "LEVELS",

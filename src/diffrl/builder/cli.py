@@ -10,9 +10,7 @@ import argparse
 import json
 import sys
 
-from diffrl.builder.envs import BuildError
-from diffrl.builder.recipe import DEFAULT_SAC_STEPS, DEFAULT_TRANSITIONS, LEVELS
-from diffrl.data.dataset import DatasetError
+from diffrl.builder.defaults import DEFAULT_SAC_STEPS, DEFAULT_TRANSITIONS, LEVELS
 
 
 def add_data_parser(subparsers) -> argparse.ArgumentParser:
@@ -57,6 +55,11 @@ def add_data_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run_data(args: argparse.Namespace) -> int:
+    # imported here, not at module level: they load numpy and h5py, which `diffrl --help`
+    # (it builds this parser) does not need
+    from diffrl.builder.envs import BuildError
+    from diffrl.data.dataset import DatasetError
+
     try:
         if args.data_command == "build":
             return _build(args)

@@ -28,13 +28,11 @@ import numpy as np
 
 from diffrl import fileio
 from diffrl.builder import behaviour, collect, sac, store
+from diffrl.builder.defaults import DEFAULT_SAC_STEPS, DEFAULT_TRANSITIONS, LEVELS
 from diffrl.builder.envs import BuildError, EnvInfo, describe_env
 from diffrl.evaluate import EnvSpec, rollout
 
-LEVELS = ("random", "medium", "medium-replay", "expert", "medium-expert")
 MEDIUM_FRACTION = 1.0 / 3.0
-DEFAULT_SAC_STEPS = 300_000
-DEFAULT_TRANSITIONS = 1_000_000
 _LEVEL_SEEDS = {level: i for i, level in enumerate(LEVELS)}
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from diffrl.checkpoint import CheckpointError
+from diffrl.errors import CheckpointError
 from diffrl.fileio import write_atomic
 
 FIELDS = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")

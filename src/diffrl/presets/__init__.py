@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from diffrl.presets import diffcps, dql, dtql, iql, td3bc
@@ -32,12 +33,12 @@ def preset_names(algo: str) -> list[str]:
 
 
 def preset_name_for_dataset(spec: str) -> str | None:
-    """The preset a dataset spec names by itself: `d4rl:NAME`, or a file whose stem is a known
-    D4RL name; None otherwise."""
+    """The preset name a dataset spec implies: `d4rl:NAME` -> NAME, a file whose stem is a known
+    D4RL name (e.g. `data/hopper-medium-v2.hdf5`) -> that stem, anything else -> None."""
     if spec.startswith("d4rl:"):
-        return spec.removeprefix("d4rl:")
-    from pathlib import Path
-
+        return spec.split(":", 1)[1]
+    # imported here: the dataset package loads numpy and h5py, which `import diffrl.presets`
+    # should not pay for
     from diffrl.data.scores import known_d4rl_names
 
     stem = Path(spec).stem

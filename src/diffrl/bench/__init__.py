@@ -1,0 +1,72 @@
+"""`diffrl bench`: many (algorithm, dataset, seed) runs on Ray, aggregated into honest tables.
+
+Every job is an ordinary run directory, `OUT/runs/<dataset>/<algo>/seed<k>/`, trained by the
+normal loop (`launch.start` / `run.execute`), so each can be inspected, evaluated and resumed
+on its own. Re-running the same command skips finished jobs (their summary.json exists), resumes
+interrupted ones from their last checkpoint and retries failed ones. Jobs run as Ray tasks: a
+local Ray instance by default, an existing cluster with `--address`.
+
+After the jobs, `OUT/results.csv` (one row per job), `OUT/results.md` (normalised score mean ± std
+over seeds for the final, best-during-training and offline-selected evaluations, side by side,
+with the exact command on top and failed jobs listed with their error) and one learning-curve PNG
+per dataset (`OUT/curves-<dataset>.png`) are written.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+from diffrl.bench.jobs import Job, job_config, make_jobs, run_job, run_jobs, split_overrides
+from diffrl.bench.report import (
+    CSV_FIELDS,
+    RULES,
+    collect,
+    plot_curves,
+    results_markdown,
+    run_cost,
+    write_csv,
+)
+from diffrl.fileio import write_text_atomic
+from diffrl.names import dataset_slug
+
+__all__ = [
+    "CSV_FIELDS",
+    "RULES",
+    "Job",
+    "bench",
+    "collect",
+    "dataset_slug",
+    "job_config",
+    "make_jobs",
+    "plot_curves",
+    "results_markdown",
+    "run_cost",
+    "run_job",
+    "run_jobs",
+    "split_overrides",
+    "write_csv",
+]
+
+
+def bench(
+    jobs: list[Job],
+    out: Path,
+    algos: list[str],
+    datasets: list[str],
+    address: str | None = None,
+    cpus_per_job: float = 1.0,
+    command: str | None = None,
+    log=print,
+) -> list[dict]:
+    """Run (or skip) every job, then write results.csv, results.md and the curves."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    statuses = run_jobs(jobs, out, address, cpus_per_job, log)
+    rows = collect(jobs, out, statuses)
+    command = command or " ".join(shlex.quote(a) for a in ["diffrl", *sys.argv[1:]])
+    write_csv(rows, out / "results.csv")
+    write_text_atomic(out / "results.md", results_markdown(rows, command, algos, datasets))
+    plot_curves(rows, out, datasets, algos)
+    return rows

@@ -1,0 +1,188 @@
+"""The Ray side of `diffrl bench`: one job per (algorithm, dataset, seed), each an ordinary run
+directory `OUT/runs/<dataset>/<algo>/seed<k>/` trained by the normal loop; finished jobs are
+skipped, interrupted ones resumed, failed ones reported (never raised)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from diffrl.names import dataset_slug
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One (algorithm, dataset, seed) run with the sweep's shared settings."""
+
+    algo: str
+    dataset: str
+    seed: int
+    steps: int | None
+    eval_every: int | None
+    eval_episodes: int | None
+    mode: str | None
+    agent: tuple[tuple[str, Any], ...] = ()  # this algorithm's --set overrides
+    preset: str | None = None  # a preset name, used by the algorithms that have it
+
+    @property
+    def slug(self) -> str:
+        return dataset_slug(self.dataset)
+
+    def run_dir(self, out: Path) -> Path:
+        return Path(out) / "runs" / self.slug / self.algo / f"seed{self.seed}"
+
+
+def split_overrides(sets: dict[str, Any], algos: list[str]) -> dict[str, dict[str, Any]]:
+    """`--set key=v` applies to every algorithm whose Config has `key`; `--set algo.key=v` to
+    `algo` only. A key no algorithm of the sweep knows is an error."""
+    from diffrl.agents import get_agent
+
+    fields = {a: {f.name for f in dataclasses.fields(get_agent(a).Config)} for a in algos}
+    per_algo: dict[str, dict[str, Any]] = {a: {} for a in algos}
+    for key, value in sets.items():
+        algo, _, name = key.rpartition(".")
+        targets = [algo] if algo else [a for a in algos if name in fields[a]]
+        if algo and algo not in algos:
+            raise KeyError(f"--set {key}: {algo!r} is not one of the sweep's algorithms {algos}")
+        if not targets or any(name not in fields[a] for a in targets):
+            raise KeyError(
+                f"--set {key}: no algorithm of {targets or algos} has a setting {name!r}"
+            )
+        for a in targets:
+            per_algo[a][name] = value
+    return per_algo
+
+
+def make_jobs(
+    algos: list[str],
+    datasets: list[str],
+    seeds: list[int],
+    steps: int | None = None,
+    eval_every: int | None = None,
+    eval_episodes: int | None = None,
+    mode: str | None = None,
+    sets: dict[str, Any] | None = None,
+    preset: str | list[str | None] | None = None,
+) -> list[Job]:
+    """One job per (dataset, algorithm, seed). `preset` (e.g. `hopper-medium-v2` for a Hopper
+    dataset without a preset of its own; a list gives one per dataset) applies to the
+    algorithms that have it."""
+    from diffrl.presets import preset_names
+
+    per_algo = split_overrides(sets or {}, algos)
+    presets = preset if isinstance(preset, list) else [preset] * len(datasets)
+    if len(presets) != len(datasets):
+        raise KeyError(f"--preset: {len(presets)} names for {len(datasets)} datasets")
+    for name in presets:
+        if name is not None and not any(name in preset_names(a) for a in algos):
+            raise KeyError(f"--preset {name}: none of {algos} has a preset of that name")
+    jobs = [
+        Job(
+            a,
+            d,
+            s,
+            steps,
+            eval_every,
+            eval_episodes,
+            mode,
+            tuple(sorted(per_algo[a].items())),
+            p if p in preset_names(a) else None,
+        )  # fmt: skip
+        for d, p in zip(datasets, presets, strict=True)
+        for a in algos
+        for s in seeds
+    ]
+    for job in {(j.algo, j.dataset): j for j in jobs}.values():
+        job_config(job)  # every setting checked before a run directory is made
+    return jobs
+
+
+# -- one job (runs in a Ray worker, or in-process) ----------------------------------------------
+def job_config(job: Job):
+    """The RunConfig of a job: the algorithm's preset for the dataset (if any) under the sweep's
+    explicit settings, as `diffrl train` resolves it (every setting checked)."""
+    from diffrl.run import resolve
+
+    given = {
+        "steps": job.steps,
+        "eval_every": job.eval_every,
+        "eval_episodes": job.eval_episodes,
+        "mode": job.mode,
+        "preset": job.preset,
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    values = {"algo": job.algo, "dataset": job.dataset, "seed": job.seed, **given, **job.agent}
+    return resolve(values, f"bench job {job.algo} on {job.dataset}")
+
+
+def run_job(job: Job, out: str) -> dict[str, Any]:
+    """Train one job to the end (new, resumed or already finished); never raises."""
+    from diffrl import launch
+    from diffrl.run import execute
+
+    run_dir = job.run_dir(Path(out))
+    t0 = time.time()
+    try:
+        if (run_dir / "summary.json").exists():
+            return {"status": "skipped", "run_dir": str(run_dir)}
+        if (run_dir / "config.json").exists():
+            run, status = launch.resume(run_dir), "resumed"
+        else:
+            run, status = launch.start(job_config(job), run_dir), "trained"
+        execute(run, progress=False)
+        return {"status": status, "run_dir": str(run_dir), "seconds": round(time.time() - t0, 1)}
+    except Exception as exc:  # noqa: BLE001 — a failed job is reported, not fatal to the sweep
+        return {
+            "status": "failed",
+            "run_dir": str(run_dir),
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(limit=8),
+            "seconds": round(time.time() - t0, 1),
+        }
+
+
+def run_jobs(
+    jobs: list[Job], out: Path, address: str | None, cpus_per_job: float, log=print
+) -> list[dict]:
+    """Run the jobs as Ray tasks; returns one status record per job in job order."""
+    import ray
+
+    env = {"env_vars": _thread_limits(cpus_per_job)}
+    if not ray.is_initialized():
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            runtime_env=env,
+            # a local instance stays on the loopback interface (no outside address needed)
+            **({} if address else {"num_cpus": os.cpu_count(), "_node_ip_address": "127.0.0.1"}),
+        )
+    remote = ray.remote(num_cpus=cpus_per_job, max_retries=0)(run_job)
+    pending = {remote.remote(job, str(out)): i for i, job in enumerate(jobs)}
+    results: list[dict | None] = [None] * len(jobs)
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        for ref in done:
+            i = pending.pop(ref)
+            try:
+                results[i] = ray.get(ref)
+            except Exception as exc:  # noqa: BLE001 — e.g. a worker killed for memory
+                results[i] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            log(_job_line(jobs[i], results[i], len(jobs) - len(pending), len(jobs)))
+    return [r for r in results if r is not None]
+
+
+def _thread_limits(cpus_per_job: float) -> dict[str, str]:
+    """Keep one job's math libraries to its share of CPUs (XLA's CPU backend and BLAS)."""
+    n = str(max(1, int(cpus_per_job)))
+    return {"OMP_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n}
+
+
+def _job_line(job: Job, result: dict, k: int, n: int) -> str:
+    extra = f" — {result['error']}" if result["status"] == "failed" else ""
+    secs = f" ({result['seconds']} s)" if "seconds" in result else ""
+    return f"[{k}/{n}] {job.algo} {job.dataset} seed {job.seed}: {result['status']}{secs}{extra}"
