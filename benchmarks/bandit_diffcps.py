@@ -24,11 +24,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from diffrl import train
+from diffrl import launch
+from diffrl.acting import make_act_fn
+from diffrl.agents.api import ActionChoice
 from diffrl.bandits import bandit_metrics, plot_panels, to_task_coords
-from diffrl.cli import parse_set
 from diffrl.plots import plot_constraint
+from diffrl.run import Run, RunConfig, execute, resolve
 from diffrl.runlog import read_records
+from diffrl.settings import parse_assignments as parse_set
 
 # The Diffusion-QL demo's small-budget settings (docs/decisions.md, "The demo") with three changes:
 # N = 20 (at N = 10 the chain cannot resolve the thin circle in this budget and leaves trails
@@ -56,8 +59,8 @@ STEPS = 12_000
 KAPPA = {"circle": 0.19, "corners": 0.25}
 
 
-def run_config(task: str, steps: int, seed: int, agent: dict[str, Any]) -> train.RunConfig:
-    return train.RunConfig(
+def run_config(task: str, steps: int, seed: int, agent: dict[str, Any]) -> RunConfig:
+    return resolve(dict(
         algo="diffcps",
         dataset=f"bandit:{task}",
         steps=steps,
@@ -66,13 +69,13 @@ def run_config(task: str, steps: int, seed: int, agent: dict[str, Any]) -> train
         eval_every=max(1, steps // 4),
         steps_per_call=500,
         mode="clean",
-        agent=agent,
-    )
+        **agent,
+    ))
 
 
-def plain_samples(run: train.Run, state: Any) -> np.ndarray:
+def plain_samples(run: Run, state: Any) -> np.ndarray:
     """1,000 actions straight from the reverse chain, in task coordinates."""
-    act = train.make_act_fn(run.module, run.acfg, run.spec, selection="none")
+    act = make_act_fn(run.agent, run.acfg, run.spec, ActionChoice())
     actions = act(state, jnp.asarray(run.evaluator.obs), jax.random.PRNGKey(run.cfg.seed + 1))
     return to_task_coords(run.evaluator.task, np.asarray(actions))
 
@@ -103,8 +106,8 @@ def run_task(task: str, args: argparse.Namespace, overrides: dict[str, Any]) -> 
     if run_dir.exists():
         shutil.rmtree(run_dir)
     t0 = time.perf_counter()
-    run = train.new_run(run_config(task, steps, args.seed, agent), run_dir)
-    train.execute(run, progress=False)
+    run = launch.start(run_config(task, steps, args.seed, agent), run_dir)
+    execute(run, progress=False)
     state = run.load_state(run.cfg.steps)
     deployed = run.evaluate(state, run.cfg.steps)  # 50 candidates, softmax over Q
     ranked = run.evaluator.last_samples

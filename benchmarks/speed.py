@@ -2,7 +2,7 @@
 
     python benchmarks/speed.py --algo dql [--batch 256 --obs 17 --act 6 --repeats 7]
 
-Training: the library's own jitted `lax.scan` chunk (train.make_chunk_fn) on random device data of
+Training: the library's own jitted `lax.scan` chunk (run.make_chunk_fn) on random device data of
 100 000 transitions, batches sampled inside the scan as in real runs; steps/s is the median over
 `--repeats` timed chunks after one compile-and-warm-up call. Latency: one jitted `act` call on a
 single state, timed to the result being ready on the host (median of many calls), as a plain
@@ -27,9 +27,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from diffrl.acting import make_act_fn
 from diffrl.agents import get_agent
-from diffrl.agents.common import Batch, Spec
-from diffrl.train import make_act_fn, make_chunk_fn
+from diffrl.agents.api import ActionChoice, Batch, Spec
+from diffrl.run import make_chunk_fn
 
 
 def random_data(n: int, obs: int, act: int, seed: int = 0) -> Batch:
@@ -58,10 +59,10 @@ def time_training(module, cfg, spec, data, batch: int, chunk: int, repeats: int)
     return rates
 
 
-def time_action(module, cfg, spec, obs_dim: int, calls: int, **act_kwargs) -> float:
-    """Median wall time of the library's policy call (train.make_act_fn) on one state."""
+def time_action(module, cfg, spec, obs_dim: int, calls: int, choice: ActionChoice) -> float:
+    """Median wall time of the library's policy call (acting.make_act_fn) on one state."""
     state = module.init(cfg, spec, jax.random.PRNGKey(0))
-    act = make_act_fn(module, cfg, spec, **act_kwargs)
+    act = make_act_fn(module, cfg, spec, choice)
     obs = jnp.zeros((1, obs_dim), jnp.float32)
     key = jax.random.PRNGKey(2)
     np.asarray(act(state, obs, key, 0))  # compile
@@ -112,15 +113,13 @@ def measure(algo: str, args: argparse.Namespace) -> dict:
         "steps_per_s": round(statistics.median(rates), 2),
         "steps_per_s_runs": [round(r, 2) for r in rates],
         "latency_ms_b1": round(
-            time_action(module, cfg, spec, args.obs, args.calls, selection="none"), 4
+            time_action(module, cfg, spec, args.obs, args.calls, ActionChoice()), 4
         ),
     }
-    if "candidates" in {f for f in cfg.__dataclass_fields__}:
+    if module.q_value is not None:
+        ranked = ActionChoice(selection="softmax", candidates=50)
         result["latency_ms_k50"] = round(
-            time_action(
-                module, cfg, spec, args.obs, args.calls, selection="softmax", candidates=50
-            ),
-            4,
+            time_action(module, cfg, spec, args.obs, args.calls, ranked), 4
         )
     result.update(
         batch=args.batch,

@@ -74,5 +74,6 @@ def test_select_candidates_argmax_and_softmax() -> None:
     best = select_candidates(q, actions, "argmax", jax.random.PRNGKey(0))
     np.testing.assert_array_equal(np.asarray(best), [[2.0, 3.0], [6.0, 7.0]])
     # softmax at temperature 1: a Q gap of 50 makes the best candidate all but certain
-    picks = [select_candidates(q * 10, actions, "softmax", jax.random.PRNGKey(i)) for i in range(20)]
+    picks = [select_candidates(q * 10, actions, "softmax", jax.random.PRNGKey(i))
+             for i in range(20)]
     assert all(np.array_equal(np.asarray(p), np.asarray(best)) for p in picks)

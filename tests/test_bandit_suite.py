@@ -9,7 +9,7 @@ import pytest
 
 from diffrl.bandits import suite
 from diffrl.cli import main
-from diffrl.train import RunError
+from diffrl.run import RunError
 
 TINY_DQL = ["--steps", "200", "--quiet"]
 

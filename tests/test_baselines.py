@@ -16,11 +16,13 @@ import numpy as np
 import pytest
 from runhelpers import crash_and_resume, random_batch, records_without_timing
 
-from diffrl import train
+from diffrl import launch
+from diffrl.acting import policy_action
 from diffrl.agents import ALGORITHMS, bc, cvaebc, diffbc, dql, get_agent, iql, td3bc
-from diffrl.agents.common import Batch, Spec
+from diffrl.agents.api import ActionChoice, Batch, Spec
 from diffrl.cli import main
 from diffrl.presets import get_preset, preset_names
+from diffrl.run import RunConfig, agent_config, execute, resolve
 
 SPEC = Spec(obs_dim=3, action_dim=2, max_action=0.5)
 B = 16
@@ -98,19 +100,17 @@ def trained(batch):
     return {name: _init_and_two_updates(name, batch) for name in BASELINES}
 
 
-# -- the contract -------------------------------------------------------------------------------
+# -- the contract (tests/test_agents_api.py checks every agent's run through it) ----------------
 def test_registered_with_the_contract():
     for name in BASELINES:
         assert name in ALGORITHMS
-        module = get_agent(name)
-        for attr in ("Config", "State", "init", "update", "act", "policy_state"):
-            assert hasattr(module, attr), (name, attr)
-        assert module.selection_metric() == "bc_loss"
-        cfg = module.Config()
+        agent = get_agent(name)
+        assert agent.name == name and agent.selection_metric == "bc_loss"
+        cfg = agent.Config()
         with pytest.raises(dataclasses.FrozenInstanceError):
             cfg.hidden = 1  # frozen
-    assert hasattr(td3bc, "with_data")  # the optional data hook
-    assert not any(hasattr(get_agent(n), "with_data") for n in ("bc", "diffbc", "cvaebc", "iql"))
+    assert get_agent("td3bc").with_data is not None  # the optional data hook
+    assert all(get_agent(n).with_data is None for n in ("bc", "diffbc", "cvaebc", "iql"))
 
 
 @pytest.mark.parametrize("name", BASELINES)
@@ -120,7 +120,7 @@ def test_update_changes_parameters_and_logs_finite_metrics(trained, name):
     assert jax.tree.structure(s2) == jax.tree.structure(s0)
     for field in PARAMS[name]:
         assert _changed(getattr(s0, field), getattr(s2, field)), field
-    assert get_agent(name).selection_metric() in m2
+    assert get_agent(name).selection_metric in m2
     for key, value in m2.items():
         assert np.shape(value) == () and np.isfinite(float(value)), (name, key)
     for key, value in m1.items():
@@ -136,18 +136,15 @@ def test_update_changes_parameters_and_logs_finite_metrics(trained, name):
 
 @pytest.mark.parametrize("name", BASELINES)
 def test_act_shapes_box_and_policy_state(trained, name):
-    module, cfg = get_agent(name), CONFIGS[name]
+    agent, cfg = get_agent(name), CONFIGS[name]
     state = trained[name][2][0]
-    pruned = module.policy_state(state)
+    pruned = agent.policy_state(state, False)
     obs = jnp.asarray(np.random.default_rng(3).normal(size=(10, SPEC.obs_dim)), jnp.float32)
-    a = np.asarray(
-        jax.jit(lambda s, o, k: module.act(cfg, SPEC, s, o, k))(pruned, obs, jax.random.PRNGKey(4))
-    )
+    act = jax.jit(lambda s, o, k: agent.sample(cfg, SPEC, s, o, k))
+    a = np.asarray(act(pruned, obs, jax.random.PRNGKey(4)))
     assert a.shape == (10, SPEC.action_dim)
     assert np.isfinite(a).all() and np.all(np.abs(a) <= np.float32(SPEC.max_action))
-    if name in ("bc", "diffbc", "cvaebc", "td3bc"):
-        with pytest.raises(ValueError, match="does not rank candidate"):
-            module.act(cfg, SPEC, pruned, obs, jax.random.PRNGKey(4), selection="argmax")
+    assert (agent.q_value is None) == (name in ("bc", "diffbc", "cvaebc", "td3bc"))
 
 
 # -- BC -----------------------------------------------------------------------------------------
@@ -179,14 +176,14 @@ def test_bc_nll_decreases_on_a_fixed_batch(batch):
 
 def test_bc_policy_output_mean_is_deterministic(trained, batch):
     state = trained["bc"][2][0]
-    cfg = dataclasses.replace(CONFIGS["bc"], policy_output="mean")
-    a1 = bc.act(cfg, SPEC, state, batch.observations, jax.random.PRNGKey(0))
-    a2 = bc.act(cfg, SPEC, state, batch.observations, jax.random.PRNGKey(1))
+    mean = policy_action(bc.AGENT, CONFIGS["bc"], SPEC, ActionChoice(policy_output="mean"))
+    a1 = mean(state, batch.observations, jax.random.PRNGKey(0))
+    a2 = mean(state, batch.observations, jax.random.PRNGKey(1))
     np.testing.assert_array_equal(a1, a2)
-    s1 = bc.act(CONFIGS["bc"], SPEC, state, batch.observations, jax.random.PRNGKey(0))
+    s1 = bc.sample(CONFIGS["bc"], SPEC, state, batch.observations, jax.random.PRNGKey(0))
     assert not np.allclose(s1, a1)
-    with pytest.raises(ValueError, match="policy_output"):
-        bc.Config(policy_output="mode")
+    with pytest.raises(ValueError, match="'sample' or 'mean'"):
+        ActionChoice(policy_output="mode")
 
 
 # -- diffusion BC -------------------------------------------------------------------------------
@@ -204,8 +201,6 @@ def test_diffbc_is_dql_without_the_critic(trained, batch):
         "ema_decay",
         "ema_every",
         "ema_start",
-        "candidates",
-        "selection",
     }
     for name in own:  # same defaults as Diffusion-QL's actor
         assert getattr(diffbc.Config(), name) == getattr(dql.Config(), name), name
@@ -217,7 +212,7 @@ def test_diffbc_is_dql_without_the_critic(trained, batch):
     assert _close(trained["diffbc"][0].actor, s_dql.actor, rtol=1e-6, atol=1e-7)
     # acting is DQL's plain reverse-chain sampler on the same denoiser
     state = trained["diffbc"][2][0]
-    a = diffbc.act(cfg, SPEC, state, batch.observations, key)
+    a = diffbc.sample(cfg, SPEC, state, batch.observations, key)
     expect = dql.sample_actions(diffbc.as_dql(cfg), SPEC, state.actor, batch.observations, key)
     np.testing.assert_allclose(a, expect, rtol=1e-6, atol=1e-7)
 
@@ -269,7 +264,7 @@ def test_cvae_act_decodes_clipped_prior_latents(trained, batch):
     assert np.all(np.abs(z) <= 0.5)
     assert np.mean(np.abs(z) == 0.5) > 0.5  # N(0, 1) lies beyond ±0.5 with probability 0.62
     obs = batch.observations
-    a = cvaebc.act(cfg, SPEC, state, obs, key)
+    a = cvaebc.sample(cfg, SPEC, state, obs, key)
     expect = cvaebc.decode(SPEC, state.decoder, obs, cvaebc.prior_latent(cfg, SPEC, key, B))
     np.testing.assert_array_equal(a, expect)
 
@@ -334,8 +329,8 @@ def test_td3bc_state_normalisation_in_training_and_acting(trained, batch):
     key = jax.random.PRNGKey(0)
     obs = batch.observations * 2.0 + 3.0
     np.testing.assert_allclose(
-        td3bc.act(cfg, SPEC, normed, obs, key),
-        td3bc.act(cfg, SPEC, state, pre(obs), key),
+        td3bc.sample(cfg, SPEC, normed, obs, key),
+        td3bc.sample(cfg, SPEC, state, pre(obs), key),
         rtol=1e-5,
         atol=1e-6,
     )
@@ -402,18 +397,11 @@ def test_iql_actor_schedule_and_dropout(batch, trained):
     assert loss(dropped, 0) != loss(dropped, 1)  # dropout in training
     assert loss(CONFIGS["iql"], 0) == loss(CONFIGS["iql"], 1)
     # acting is deterministic (the mean, no dropout) unless a sample is asked for
-    a = [iql.act(dropped, SPEC, state, batch.observations, jax.random.PRNGKey(i)) for i in (0, 1)]
+    deployed = policy_action(iql.AGENT, dropped, SPEC, iql.AGENT.default_choice)
+    a = [deployed(state, batch.observations, jax.random.PRNGKey(i)) for i in (0, 1)]
     np.testing.assert_array_equal(a[0], a[1])
-    ranked = iql.act(
-        CONFIGS["iql"],
-        SPEC,
-        state,
-        batch.observations,
-        jax.random.PRNGKey(0),
-        selection="argmax",
-        candidates=4,
-    )
-    assert ranked.shape == (B, SPEC.action_dim)
+    ranked = policy_action(iql.AGENT, CONFIGS["iql"], SPEC, ActionChoice("argmax", 4))
+    assert ranked(state, batch.observations, jax.random.PRNGKey(0)).shape == (B, SPEC.action_dim)
 
 
 # -- presets ------------------------------------------------------------------------------------
@@ -435,13 +423,13 @@ def test_presets():
         assert (p["expectile"], p["temperature"], p["actor_dropout"]) == (0.7, 0.5, 0.1)
     for algo in ("td3bc", "iql"):  # every row is a valid agent config
         for name in preset_names(algo):
-            cfg = train.resolve_config(name, train.RunConfig(algo=algo), explicit=set())
-            train.agent_config(cfg)
+            cfg = resolve({"algo": algo, "dataset": "x.npz", "preset": name})
+            agent_config(cfg)
             assert cfg.steps == 1_000_000
 
 
 # -- through the training loop and the CLI --------------------------------------------------------
-def _td3bc_run(**changes) -> train.RunConfig:
+def _td3bc_run(**changes) -> RunConfig:
     base = dict(
         algo="td3bc",
         dataset="bandit:corners",
@@ -451,21 +439,21 @@ def _td3bc_run(**changes) -> train.RunConfig:
         steps_per_call=10,
         agent={"hidden": 16},
     )
-    return train.RunConfig(**{**base, **changes})
+    return RunConfig(**{**base, **changes})
 
 
 def test_td3bc_killed_and_resumed_run_matches_uninterrupted(tmp_path):
     full_out = tmp_path / "full"
-    full = train.execute(train.new_run(_td3bc_run(), full_out), progress=False)
+    full = execute(launch.start(_td3bc_run(), full_out), progress=False)
     out = tmp_path / "resumed"
     _, resumed, _ = crash_and_resume(_td3bc_run(), out)
     assert records_without_timing(out) == records_without_timing(full_out)
     assert resumed["final"] == full["final"]
-    a, b = train.open_run(full_out).load_state(40), train.open_run(out).load_state(40)
+    a, b = launch.resume(full_out).load_state(40), launch.resume(out).load_state(40)
     assert _same(a, b)
     # the state statistics were taken from the data before step 0 and are in every checkpoint
-    data_obs = train.open_run(out).data.observations
-    s0 = train.open_run(out).load_state(0)
+    data_obs = launch.resume(out).data.observations
+    s0 = launch.resume(out).load_state(0)
     np.testing.assert_allclose(s0.obs_std, data_obs.std(0) + 1e-3, rtol=1e-6)
     np.testing.assert_array_equal(s0.obs_std, a.obs_std)
 

@@ -130,14 +130,35 @@ def test_bad_settings_are_one_clear_line(tmp_path, capsys):
     assert "unknown bandit task 'nope'" in capsys.readouterr().err
     out = tmp_path / "r"
     assert main(["train", "--dataset", "bandit:corners", "--steps", "0", "--out", str(out)]) == 2
-    assert "steps must be positive" in capsys.readouterr().err
+    assert "setting 'steps': Input should be greater than 0; found 0" in capsys.readouterr().err
     assert main(["train", "--dataset", "bandit:corners", "--set", "etta=1", "--out",
                  str(out)]) == 2
-    assert "unknown dql setting" in capsys.readouterr().err
+    assert "dql: unknown setting 'etta'; valid settings:" in capsys.readouterr().err
+    for bad, says in (("hidden=1.5", "setting 'hidden': Input should be a valid integer"),
+                      ("actor_lr=fast", "setting 'actor_lr': Input should be a valid number"),
+                      ("gamma=1.01", "setting 'gamma': Input should be less than or equal to 1"),
+                      ("selection=best", "Input should be 'none', 'softmax' or 'argmax'")):
+        assert main(["train", "--dataset", "bandit:corners", "--set", bad, "--out",
+                     str(out)]) == 2
+        err = capsys.readouterr().err
+        assert says in err and err.count("\n") == 1, err  # one line, no traceback
     assert main(["train", "--dataset", "bandit:corners", "--preset", "hopper-mediun-v2",
                  "--out", str(out)]) == 2
     assert "unknown dql preset" in capsys.readouterr().err
-    assert not out.exists()
+    assert not out.exists()  # every refusal came before anything was written
+
+
+def test_set_values_are_typed_in_config_json(tmp_path):
+    out = tmp_path / "typed"
+    code = main(["train", "--dataset", "bandit:corners", "--steps", "10", "--eval-every", "10",
+                 "--steps-per-call", "5", "--batch-size", "8", "--quiet", "--out", str(out),
+                 "--set", "lr_decay=false", "--set", "hidden=8", "--set", "n_steps=2",
+                 "--set", "candidates=3"])  # fmt: skip
+    assert code == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["run"]["agent"] == {"lr_decay": False, "hidden": 8, "n_steps": 2}
+    assert config["agent"]["lr_decay"] is False  # "false" is no longer a truthy string
+    assert (config["run"]["selection"], config["run"]["candidates"]) == ("softmax", 3)
 
 
 def test_data_commands_are_part_of_diffrl(tmp_path, capsys):

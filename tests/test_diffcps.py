@@ -6,6 +6,7 @@ Tiny networks (hidden 16, N = 3); each jitted function is compiled once per modu
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 
 import jax
@@ -14,19 +15,23 @@ import numpy as np
 import pytest
 from runhelpers import crash_and_resume, records_without_timing
 
-from diffrl import train
+from diffrl import launch
 from diffrl.agents import diffcps, dql, get_agent
-from diffrl.agents.common import Batch, Spec
+from diffrl.agents.api import Batch, Spec
 from diffrl.cli import main
 from diffrl.plots import plot_constraint
 from diffrl.presets import get_preset, preset_names
+from diffrl.run import RunConfig, agent_config, execute, resolve
+from diffrl.run import directory as run_directory
+from diffrl.run import loop as run_loop
+from diffrl.run.settings import RUN_KEYS
 from diffrl.runlog import read_records
 
 SPEC = Spec(obs_dim=2, action_dim=2, max_action=1.0)
 # a fast λ (lr 1e-2) so that its moves are visible after a few updates; λ starts just above λ_min
 CFG = diffcps.Config(hidden=16, n_steps=3, lambda_lr=1e-2, lambda_init=0.31, lambda_min=0.3)
 N_UPDATES = 8
-TINY = {"hidden": 16, "n_steps": 3, "selection": "none", "lambda_lr": 1e-2}
+TINY = {"hidden": 16, "n_steps": 3, "lambda_lr": 1e-2}
 
 
 def _batch(seed: int = 0, b: int = 16) -> Batch:
@@ -46,9 +51,9 @@ def state0():
     return diffcps.init(CFG, SPEC, jax.random.PRNGKey(0))
 
 
-@jax.jit
+@functools.partial(jax.jit, static_argnums=2)
 def _scan_updates(state, batch, kappa):
-    """N_UPDATES updates on one batch with κ traced (one compilation for every κ)."""
+    """N_UPDATES updates on one batch with κ (static: a Config holds validated numbers)."""
     cfg = dataclasses.replace(CFG, kappa=kappa)
 
     def body(s, key):
@@ -72,7 +77,7 @@ def test_config_validation():
         diffcps.Config(policy_freq=0)
     with pytest.raises(ValueError, match="lambda_min"):
         diffcps.Config(lambda_min=2.0, lambda_max=1.0)
-    assert get_agent("diffcps") is diffcps
+    assert get_agent("diffcps") is diffcps.AGENT
     assert diffcps.Config().lambda_max == 100.0 and diffcps.Config().lambda_lr == 3e-5
 
 
@@ -155,22 +160,20 @@ def test_presets_cover_the_spec_table():
     large = get_preset("diffcps", "antmaze-large-play-v0")
     assert large["policy_freq"] == 4 and large["lambda_min"] == 0.3
     assert large["lambda_init"] == 0.5 and large["max_q_backup"] is True
-    fields = {f.name for f in dataclasses.fields(diffcps.Config)} | set(train.RUN_FIELDS)
+    fields = {f.name for f in dataclasses.fields(diffcps.Config)} | set(RUN_KEYS)
     for name in names:
         preset = get_preset("diffcps", name)
         assert set(preset) - {"epochs"} <= fields, name
         dql_row = get_preset("dql", name)
         for col in ("actor_lr", "max_q_backup", "reward_transform", "epochs", "grad_norm"):
             assert preset[col] == dql_row[col], (name, col)
-    cfg = train.resolve_config(
-        "hopper-medium-v2", train.RunConfig(algo="diffcps", steps=10), explicit={"steps"}
-    )
+    cfg = resolve({"algo": "diffcps", "dataset": "d4rl:hopper-medium-v2", "steps": 10})
     assert cfg.agent["kappa"] == 0.05 and cfg.steps == 10
-    assert train.agent_config(cfg).kappa == 0.05
+    assert agent_config(cfg).kappa == 0.05
 
 
 # -- through the training loop ------------------------------------------------------------------
-def tiny_config(**changes) -> train.RunConfig:
+def tiny_config(**changes) -> RunConfig:
     base = dict(
         algo="diffcps",
         dataset="bandit:corners",
@@ -178,17 +181,18 @@ def tiny_config(**changes) -> train.RunConfig:
         eval_every=20,
         batch_size=32,
         steps_per_call=10,
+        selection="none",
         agent=dict(TINY),
     )
-    return train.RunConfig(**{**base, **changes})
+    return RunConfig(**{**base, **changes})
 
 
 @pytest.fixture
 def shared_compilations(monkeypatch):
     """The three executions below share one chunk and one act compilation: both functions depend
     only on their arguments (agent, config, spec, sizes), never on the run they serve."""
-    for name in ("make_chunk_fn", "make_act_fn"):
-        real = getattr(train, name)
+    for module, name in ((run_loop, "make_chunk_fn"), (run_directory, "make_act_fn")):
+        real = getattr(module, name)
         cache = {}
 
         def memo(*args, _real=real, _cache=cache, **kwargs):
@@ -197,13 +201,13 @@ def shared_compilations(monkeypatch):
                 _cache[key] = _real(*args, **kwargs)
             return _cache[key]
 
-        monkeypatch.setattr(train, name, memo)
+        monkeypatch.setattr(module, name, memo)
 
 
 def test_killed_and_resumed_run_matches_uninterrupted(tmp_path, shared_compilations):
     full_out = tmp_path / "full"
-    full_run = train.new_run(tiny_config(), full_out)
-    full_summary = train.execute(full_run, progress=False)
+    full_run = launch.start(tiny_config(), full_out)
+    full_summary = execute(full_run, progress=False)
     out = tmp_path / "resumed"
     resumed_run, resumed, crashed_at = crash_and_resume(tiny_config(), out)
     assert crashed_at == 40

@@ -1,4 +1,5 @@
-"""Diffusion-QL agent (ALGORITHMS.md §1.3–1.6, 1.8) and the shared pieces in agents/common.py.
+"""Diffusion-QL agent (ALGORITHMS.md §1.3–1.6, 1.8), the shared pieces in agents/common.py, the
+optimiser helpers (diffrl.optim) and candidate ranking as Diffusion-QL deploys it (diffrl.acting).
 
 The agent runs on a tiny spec (hidden 32, batch 8); each jitted function is compiled once per
 module and shared through module-scoped fixtures.
@@ -6,7 +7,6 @@ module and shared through module-scoped fixtures.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import jax
@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 from runhelpers import random_batch
 
-from diffrl import nets
+from diffrl import acting, nets, optim
 from diffrl.agents import common, dql
-from diffrl.agents.common import LRSchedule, Spec
+from diffrl.agents.api import ActionChoice, Spec
+from diffrl.optim import LRSchedule
 
 SPEC = Spec(obs_dim=3, action_dim=2, max_action=0.5)
-CFG = dql.Config(hidden=32, candidates=8)
+CFG = dql.Config(hidden=32)
 B = 8
 
 
@@ -85,7 +86,7 @@ def _candidates(b, k, a):
 def test_select_candidates_argmax():
     q = jnp.array([[0.1, 0.9, 0.3], [2.0, -1.0, 1.0]])
     acts = _candidates(2, 3, 2)
-    out = common.select_candidates(q, acts, "argmax", jax.random.PRNGKey(0))
+    out = acting.select_candidates(q, acts, "argmax", jax.random.PRNGKey(0))
     assert out.shape == (2, 2)
     np.testing.assert_array_equal(out, np.stack([acts[0, 1], acts[1, 0]]))
 
@@ -95,7 +96,7 @@ def test_select_candidates_softmax_behaviour():
     acts = _candidates(b, k, 1)
 
     def picked(q, key):
-        out = np.asarray(common.select_candidates(q, acts, "softmax", key))[:, 0]
+        out = np.asarray(acting.select_candidates(q, acts, "softmax", key))[:, 0]
         return (out.astype(int) - np.arange(b) * k).astype(int)  # candidate index per state
 
     gap = jnp.tile(jnp.array([0.0, 1000.0, 0.0, 0.0]), (b, 1))
@@ -113,7 +114,7 @@ def test_select_candidates_softmax_behaviour():
 
 def test_select_candidates_unknown_raises():
     with pytest.raises(ValueError):
-        common.select_candidates(jnp.zeros((1, 2)), jnp.zeros((1, 2, 1)), "max", None)
+        acting.select_candidates(jnp.zeros((1, 2)), jnp.zeros((1, 2, 1)), "max", None)
 
 
 # -- common: learning-rate schedules, EMA, Polyak, Adam ------------------------------------------
@@ -154,7 +155,7 @@ def test_ema_step(warm_start):
     online = {"w": jnp.ones(3)}
 
     def at(step, e=ema):
-        out = common.ema_step(e, online, jnp.int32(step), 0.9, 5, 10, warm_start)
+        out = optim.ema_step(e, online, jnp.int32(step), 0.9, 5, 10, warm_start)
         return np.asarray(out["w"])
 
     before = 1.0 if warm_start else 0.0  # clean: follow the online weights; reference: keep init
@@ -168,18 +169,18 @@ def test_ema_step(warm_start):
 
 
 def test_polyak():
-    out = common.polyak({"a": jnp.array([2.0])}, {"a": jnp.array([4.0])}, 0.25)
+    out = optim.polyak({"a": jnp.array([2.0])}, {"a": jnp.array([4.0])}, 0.25)
     np.testing.assert_allclose(out["a"], [2.5])
 
 
 def test_optimizer_step_clips_and_first_adam_step_is_lr_sign():
     params = {"w": jnp.array([1.0, 1.0, 1.0])}
     grads = {"w": jnp.array([300.0, -400.0, 0.0])}
-    tx = common.adam(1.0)
-    new, _, gnorm = common.optimizer_step(tx, grads, tx.init(params), params, jnp.float32(0.1))
+    tx = optim.adam(1.0)
+    new, _, gnorm = optim.optimizer_step(tx, grads, tx.init(params), params, jnp.float32(0.1))
     assert float(gnorm) == pytest.approx(500.0)  # the raw norm, before clipping
     np.testing.assert_allclose(new["w"], [0.9, 1.1, 1.0], rtol=1e-5)
-    assert len(common.adam(0.0).init(params)) == 1  # gn ≤ 0: no clipping stage
+    assert len(optim.adam(0.0).init(params)) == 1  # gn ≤ 0: no clipping stage
 
 
 # -- the agent ------------------------------------------------------------------------------------
@@ -188,8 +189,8 @@ def test_config_rejects_unknown_names():
         dql.Config(mode="fast")
     with pytest.raises(ValueError, match="schedule"):
         dql.Config(beta_schedule="sigmoid")
-    with pytest.raises(ValueError, match="selection"):
-        dql.Config(selection="greedy")
+    with pytest.raises(ValueError, match="greater than 0"):
+        dql.Config(actor_lr=-1.0)
 
 
 @pytest.fixture(scope="module")
@@ -204,13 +205,23 @@ def batch():
 
 @jax.jit
 def _update_eta(state, batch, key, eta):
-    """dql.update with η traced, so that one compilation serves every η."""
-    return dql.update(dataclasses.replace(CFG, eta=eta), SPEC, state, batch, key)
+    """dql.update's steps with η traced, so that one compilation serves every η (a Config
+    holds validated numbers, not tracers)."""
+    k_critic, k_actor = jax.random.split(key)
+    state, m_critic = dql.update_critic(CFG, SPEC, state, batch, k_critic)
+    state, m_actor = dql.update_actor(CFG, SPEC, state, batch, k_actor, 1.0, eta)
+    return dql.finish_step(CFG, state), {**m_critic, **m_actor}
 
 
 @pytest.fixture(scope="module")
 def updated(state0, batch):
-    return _update_eta(state0, batch, jax.random.PRNGKey(2), CFG.eta)
+    update = jax.jit(dql.update, static_argnums=(0, 1))
+    return update(CFG, SPEC, state0, batch, jax.random.PRNGKey(2))
+
+
+def test_update_is_its_three_steps(state0, batch, updated):
+    again = _update_eta(state0, batch, jax.random.PRNGKey(2), CFG.eta)
+    assert _tree_allclose(again[0], updated[0], rtol=1e-6, atol=1e-7)
 
 
 def test_init_shapes(state0):
@@ -296,8 +307,8 @@ def test_actor_update_includes_q_term(state0, batch, updated):
 
 
 def test_critic_loss_is_sum_of_head_mses(state0, batch):
-    y = jnp.linspace(-1, 1, B)
-    loss, q = dql.critic_loss(state0.critic, batch, y)
+    y = np.linspace(-1, 1, B, dtype=np.float32)  # host numbers: approx reads numpy, not jax
+    loss, q = dql.critic_loss(state0.critic, batch, jnp.asarray(y))
     q_np = np.asarray(nets.critic_apply(state0.critic, batch.observations, batch.actions))
     np.testing.assert_allclose(q, q_np, rtol=1e-6)
     expect = ((q_np[0] - y) ** 2).mean() + ((q_np[1] - y) ** 2).mean()
@@ -353,7 +364,8 @@ def test_critic_target_samples(state_mixed, batch, monkeypatch, max_q):
             obs[rows], np.broadcast_to(batch.next_observations[b], (n, SPEC.obs_dim))
         )
         best = min(q[0, rows].max(), q[1, rows].max())
-        assert y[b] == pytest.approx(r[b] + cfg.gamma * nd[b] * best, rel=1e-5, abs=1e-6)
+        want = float(r[b] + cfg.gamma * nd[b] * best)
+        assert float(y[b]) == pytest.approx(want, rel=1e-5, abs=1e-6)
     if max_q:
         assert len({tuple(a) for a in action[:n].round(6)}) >= n - 3  # fresh EMA samples
 
@@ -384,7 +396,7 @@ def test_finish_step_ema_schedule(state0):
 def acted(state_mixed):
     """act() with each selection rule, in one compilation; argmax's candidates are captured."""
     seen = {}
-    real = common.select_candidates
+    real = acting.select_candidates
 
     def spy(q, actions, how, key):
         out = real(q, actions, how, key)
@@ -394,7 +406,7 @@ def acted(state_mixed):
     @jax.jit
     def run(state, obs, key):
         out = {
-            how: dql.act(CFG, SPEC, state, obs, key, selection=how, candidates=6)
+            how: acting.policy_action(dql.AGENT, CFG, SPEC, ActionChoice(how, 6))(state, obs, key)
             for how in ("none", "softmax", "argmax")
         }
         out["online"] = dql.sample_actions(CFG, SPEC, state.actor, obs, key)
@@ -403,7 +415,7 @@ def acted(state_mixed):
 
     obs = jnp.asarray(np.random.default_rng(5).normal(size=(16, SPEC.obs_dim)) * 3, jnp.float32)
     mp = pytest.MonkeyPatch()
-    mp.setattr(common, "select_candidates", spy)
+    mp.setattr(acting, "select_candidates", spy)
     try:
         out, (q, cands) = run(state_mixed, obs, jax.random.PRNGKey(6))
     finally:

@@ -12,17 +12,20 @@ import numpy as np
 import pytest
 from runhelpers import crash_and_resume, records_without_timing
 
-from diffrl import nets, train
+from diffrl import launch, nets
+from diffrl.acting import policy_action
 from diffrl.agents import dtql
-from diffrl.agents.common import Batch, Spec
+from diffrl.agents.api import ActionChoice, Batch, Spec
 from diffrl.cli import main
 from diffrl.presets import dtql as dtql_presets
+from diffrl.run import RunConfig, agent_config, resolve
+from diffrl.run.settings import RUN_KEYS
 from diffrl.runlog import read_records
 
 # the bandit data set's sizes, so that the end-to-end runs reuse the compiled init ops
 SPEC = Spec(obs_dim=2, action_dim=2, max_action=2.0)
 S, A = SPEC.obs_dim, SPEC.action_dim
-CFG = dtql.Config(hidden=16, pretrain_steps=3, total_steps=20, candidates=8)
+CFG = dtql.Config(hidden=16, pretrain_steps=3, total_steps=20)
 
 
 def leaves_equal(a, b) -> bool:
@@ -205,26 +208,27 @@ def test_learning_rate_constant_in_pretraining_then_per_step_cosine():
 def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="pretrain_steps"):
         dtql.Config(pretrain_steps=100, total_steps=100)
-    with pytest.raises(ValueError, match="policy_output"):
-        dtql.Config(policy_output="mode")
+    with pytest.raises(ValueError, match="expectile"):
+        dtql.Config(expectile=1.0)
 
 
 # -- acting ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "output, selection, candidates",
     [
-        ("mean", "none", None),
-        ("sample", "none", None),
+        ("mean", "none", 1),
+        ("sample", "none", 1),
         ("sample", "softmax", 8),
         ("sample", "argmax", 16),
     ],
 )
 def test_act_shapes_and_bounds(batch, state0, output, selection, candidates):
-    cfg = dataclasses.replace(CFG, policy_output=output)
-    state = dtql.policy_state(state0, selection)  # "none" drops the target critic too
+    choice = ActionChoice(selection, candidates, output)
+    state = dtql.policy_state(state0, choice.ranked)  # unranked: no target critic either
     obs = batch.observations[:6] * 10  # large inputs push the policy to the box edges
-    a1 = dtql.act(cfg, SPEC, state, obs, jax.random.PRNGKey(1), selection, candidates)
-    a2 = dtql.act(cfg, SPEC, state, obs, jax.random.PRNGKey(2), selection, candidates)
+    act = policy_action(dtql.AGENT, CFG, SPEC, choice)
+    a1 = act(state, obs, jax.random.PRNGKey(1))
+    a2 = act(state, obs, jax.random.PRNGKey(2))
     assert a1.shape == (6, A) and float(jnp.abs(a1).max()) <= SPEC.max_action
     assert np.array_equal(a1, a2) == (output == "mean")
 
@@ -235,8 +239,10 @@ def test_argmax_candidate_has_the_best_target_q(batch, state0):
 
     @jax.jit
     def best_and_plain_q(state):
-        a = dtql.act(CFG, SPEC, state, obs, jax.random.PRNGKey(3), "argmax", 64)
-        plain = dtql.act(CFG, SPEC, state, obs, jax.random.PRNGKey(4), "none")
+        a = policy_action(dtql.AGENT, CFG, SPEC, ActionChoice("argmax", 64))(
+            state, obs, jax.random.PRNGKey(3)
+        )
+        plain = dtql.sample(CFG, SPEC, state, obs, jax.random.PRNGKey(4))
         q = functools.partial(nets.iql_q_apply, state.critic_target, obs)
         return q(a).min(0), q(plain).min(0)
 
@@ -250,7 +256,7 @@ def test_presets_cover_all_rows_with_valid_fields():
     assert len(presets) == 26
     fields = {f.name for f in dataclasses.fields(dtql.Config)}
     for name, preset in presets.items():
-        agent = {k: v for k, v in preset.items() if k not in ("epochs", *train.RUN_FIELDS)}
+        agent = {k: v for k, v in preset.items() if k not in ("epochs", *RUN_KEYS)}
         assert set(agent) <= fields, name
         assert "gamma" not in preset  # the official `gamma` is the NLL weight
         assert preset["epochs"] == dtql_presets.MAIN_EPOCHS[name] + 50
@@ -261,11 +267,10 @@ def test_presets_cover_all_rows_with_valid_fields():
 
 
 def test_preset_resolution_for_antmaze():
-    base = train.RunConfig(algo="dtql", dataset="d4rl:antmaze-medium-play-v2")
-    cfg = train.resolve_config("antmaze-medium-play-v2", base, explicit=set())
+    cfg = resolve({"algo": "dtql", "dataset": "d4rl:antmaze-medium-play-v2"})
     assert cfg.reward_transform == "iql_antmaze" and cfg.steps == 450_000
     assert cfg.eval_episodes == 100
-    acfg = train.agent_config(cfg)
+    acfg = agent_config(cfg)
     assert acfg.nll_weight == 1.0 and acfg.expectile == 0.9 and acfg.total_steps == 450_000
 
 
@@ -273,15 +278,17 @@ def test_preset_resolution_for_antmaze():
 TINY_AGENT = {"hidden": 16, "pretrain_steps": 15, "selection": "softmax", "candidates": 8}
 
 
-def _tiny_run_config() -> train.RunConfig:
-    return train.RunConfig(
-        algo="dtql",
-        dataset="bandit:corners",
-        steps=40,
-        eval_every=20,
-        batch_size=32,
-        steps_per_call=10,
-        agent=dict(TINY_AGENT),
+def _tiny_run_config() -> RunConfig:
+    return resolve(
+        dict(
+            algo="dtql",
+            dataset="bandit:corners",
+            steps=40,
+            eval_every=20,
+            batch_size=32,
+            steps_per_call=10,
+            **TINY_AGENT,
+        )
     )
 
 
@@ -322,7 +329,7 @@ def test_cli_short_run_writes_a_summary(cli_run):
     assert summary["final"]["step"] == 40
     # offline selection ranks by a metric the agent logs
     records = read_records(cli_run / "metrics.jsonl")
-    assert all(dtql.selection_metric() in r for r in records if r["kind"] == "train")
+    assert all(dtql.AGENT.selection_metric in r for r in records if r["kind"] == "train")
     config = json.loads((cli_run / "config.json").read_text())
     text = json.dumps(config)
     assert '"dtql"' in text and '"policy_output"' in text and '"selection"' in text
@@ -341,6 +348,6 @@ def test_killed_and_resumed_run_matches_uninterrupted(cli_run, tmp_path):
     first = train_records[0]["actor_loss"]
     assert first is None or np.isnan(first)
     assert np.isfinite(train_records[-1]["actor_loss"])
-    a = train.open_run(cli_run).load_state(40)
-    b = train.open_run(out).load_state(40)
+    a = launch.resume(cli_run).load_state(40)
+    b = launch.resume(out).load_state(40)
     assert leaves_equal(a, b)

@@ -12,8 +12,8 @@ from runhelpers import crash_and_resume, records_without_timing
 
 from diffrl import fileio, launch
 from diffrl.run import RunConfig, RunError, agent_config, execute, resolve
-from diffrl.settings import SettingsError
 from diffrl.runlog import read_records
+from diffrl.settings import SettingsError
 
 TINY = {"hidden": 16, "n_steps": 3}
 
@@ -198,7 +198,8 @@ def test_reopen_needs_no_training_data(uninterrupted, monkeypatch):
     run = launch.reopen(out)
     assert run.data is None and run.spec.action_dim == 2
     state = run.load_state(60)
-    assert run.act(state, np.zeros((5, run.spec.obs_dim), np.float32), jax.random.PRNGKey(0)).shape == (5, 2)
+    obs = np.zeros((5, run.spec.obs_dim), np.float32)
+    assert run.act(state, obs, jax.random.PRNGKey(0)).shape == (5, 2)
 
 
 def test_unknown_agent_setting_is_a_clear_error():

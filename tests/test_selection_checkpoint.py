@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,8 +10,8 @@ import numpy as np
 import pytest
 from flax import serialization
 
-from diffrl import checkpoint, selection
-from diffrl.agents import common, dql
+from diffrl import checkpoint, optim, selection
+from diffrl.agents import dql
 from diffrl.checkpoint import CheckpointError
 
 
@@ -86,11 +85,11 @@ def test_summarize_offline_selection(tmp_path, mode, picked):
         lines.append(
             {"kind": "eval", "step": step, "score": [0.3, 0.1, 0.2, 0.05][i], "returns": [1.0]}
         )
-    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     cfg = SimpleNamespace(
-        algo="dql", dataset="d", preset=None, mode=mode, seed=0, steps=40, top_k=2
-    )
-    out = selection.summarize(tmp_path, cfg, dql)
+        algo="dql", dataset="d", preset=None, mode=mode, seed=0, steps=40, top_k=2,
+        selection="softmax", candidates=50, policy_output="sample",
+    )  # fmt: skip
+    out = selection.summarize(lines, cfg, "bc_loss")
     assert out["evaluations"] == 4
     assert out["final"]["step"] == 40 and "returns" not in out["final"]
     assert out["best"]["step"] == 10
@@ -136,7 +135,7 @@ def test_save_load_round_trip(tmp_path):
 
 def test_save_load_round_trip_agent_state(tmp_path):
     params = _tree()["actor"]
-    opt = common.adam(1.0).init(params)
+    opt = optim.adam(1.0).init(params)
     state = dql.State(
         actor=params,
         actor_opt=opt,

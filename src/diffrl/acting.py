@@ -16,36 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from diffrl.settings import PositiveInt, SettingsError, settings
-
-if TYPE_CHECKING:
-    from diffrl.agents.api import Agent, Spec
-
-SELECTIONS = ("none", "softmax", "argmax")
-POLICY_OUTPUTS = ("sample", "mean")
-CHOICE_FIELDS = ("selection", "candidates", "policy_output")
-
-
-@settings
-class ActionChoice:
-    """How a trained policy picks its action at evaluation time."""
-
-    selection: Literal["none", "softmax", "argmax"] = "none"  # rank candidates by Q, or not
-    candidates: PositiveInt = 1  # draws per state ranked when selection is softmax | argmax
-    policy_output: Literal["sample", "mean"] = "sample"  # selection none: a draw or the mean
-
-    @property
-    def ranked(self) -> bool:
-        """Whether candidates are ranked (one candidate is the plain policy)."""
-        return self.selection != "none" and self.candidates > 1
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+from diffrl.agents.api import SELECTIONS, ActionChoice, Agent, Spec
+from diffrl.settings import SettingsError
 
 
 def choose(agent: Agent, given: dict[str, Any], where: str) -> ActionChoice:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from diffrl.acting import CHOICE_FIELDS
+from diffrl.agents.api import CHOICE_FIELDS
 from diffrl.runlog import TIMING_FIELDS
 
 

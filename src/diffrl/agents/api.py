@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import numpy as np
 
-from diffrl.acting import ActionChoice
+from diffrl.settings import PositiveInt, settings
 
 
 class Spec(NamedTuple):
@@ -31,6 +31,28 @@ class Batch(NamedTuple):
     rewards: jax.Array
     next_observations: jax.Array
     not_done: jax.Array
+
+
+SELECTIONS = ("none", "softmax", "argmax")
+POLICY_OUTPUTS = ("sample", "mean")
+CHOICE_FIELDS = ("selection", "candidates", "policy_output")
+
+
+@settings
+class ActionChoice:
+    """How a trained policy picks its action at evaluation time."""
+
+    selection: Literal["none", "softmax", "argmax"] = "none"  # rank candidates by Q, or not
+    candidates: PositiveInt = 1  # draws per state ranked when selection is softmax | argmax
+    policy_output: Literal["sample", "mean"] = "sample"  # selection none: a draw or the mean
+
+    @property
+    def ranked(self) -> bool:
+        """Whether candidates are ranked (one candidate is the plain policy)."""
+        return self.selection != "none" and self.candidates > 1
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 Key = jax.Array

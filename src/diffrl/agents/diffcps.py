@@ -28,7 +28,7 @@ from diffrl.settings import NonNegativeFloat, PositiveFloat, PositiveInt, settin
 class Config(dql.Config):
     """DiffCPS hyperparameters: Diffusion-QL's plus the constraint's. `eta` is fixed at 1."""
 
-    kappa: PositiveFloat = 0.06  # κ (`target_kl`): bound on L_bc; the official CLI default
+    kappa: NonNegativeFloat = 0.06  # κ (`target_kl`): bound on L_bc; the official CLI default
     lambda_init: NonNegativeFloat = 1.0  # initial λ (`LA`)
     lambda_min: NonNegativeFloat = 0.0  # lower clamp of λ where it is used (0 Gym, 0.3 AntMaze)
     lambda_max: PositiveFloat = 100.0  # upper clamp of λ where it is used

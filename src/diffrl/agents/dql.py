@@ -17,9 +17,8 @@ import jax.numpy as jnp
 from flax import struct
 
 from diffrl import nets, optim
-from diffrl.acting import ActionChoice
 from diffrl.agents import common
-from diffrl.agents.api import Agent, Batch, Spec
+from diffrl.agents.api import ActionChoice, Agent, Batch, Spec
 from diffrl.diffusion import ddpm
 from diffrl.optim import LRSchedule
 from diffrl.settings import (

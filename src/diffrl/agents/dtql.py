@@ -21,8 +21,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from diffrl import nets, optim
-from diffrl.acting import ActionChoice
-from diffrl.agents.api import Agent, Batch, Spec
+from diffrl.agents.api import ActionChoice, Agent, Batch, Spec
 from diffrl.diffusion import edm
 from diffrl.optim import LRSchedule
 from diffrl.settings import (

@@ -20,9 +20,8 @@ import jax.numpy as jnp
 from flax import struct
 
 from diffrl import nets, optim
-from diffrl.acting import ActionChoice
 from diffrl.agents import dtql
-from diffrl.agents.api import Agent, Batch, Spec
+from diffrl.agents.api import ActionChoice, Agent, Batch, Spec
 from diffrl.optim import LRSchedule
 from diffrl.settings import (
     Discount,

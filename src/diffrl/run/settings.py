@@ -15,8 +15,9 @@ from typing import Annotated, Any, Literal
 import pydantic
 from annotated_types import MinLen
 
-from diffrl.acting import CHOICE_FIELDS, ActionChoice, choose
+from diffrl.acting import choose
 from diffrl.agents import ALGORITHMS, get_agent
+from diffrl.agents.api import CHOICE_FIELDS, ActionChoice
 from diffrl.presets import get_preset, preset_name_for_dataset, preset_names
 from diffrl.settings import (
     NonNegativeInt,
