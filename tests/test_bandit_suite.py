@@ -6,6 +6,7 @@ import dataclasses
 import json
 
 import pytest
+from runhelpers import assert_png_has_content
 
 from diffrl.bandits import suite
 from diffrl.cli import main
@@ -44,7 +45,7 @@ def test_suite_writes_runs_figure_and_table(tiny_suite):
     assert records[1]["action_choice"].startswith("policy samples")
     table = (task_dir / "metrics.md").read_text()
     assert "| dql |" in table and "| dtql |" in table
-    assert (task_dir / "figure.png").stat().st_size > 10_000
+    assert_png_has_content(task_dir / "figure.png", 600, 250)
 
 
 def test_finished_runs_are_reused_and_tables_merge(tiny_suite):
@@ -88,11 +89,15 @@ def test_reusing_a_run_with_other_settings_is_refused(tiny_suite, monkeypatch):
 def test_n_variants_have_their_own_labels_and_settings():
     chosen = suite.variants(["diffbc", "dql"], [2, 50])
     assert [v.label for v in chosen] == ["diffbc-N2", "diffbc-N50", "dql-N2", "dql-N50"]
-    cfg = suite.run_config("corners", chosen[2], None, 0)
+    cfg = suite.bandit_run_config("corners", chosen[2], None, 0)
     assert (
         cfg.agent["n_steps"] == 2 and cfg.agent["eta"] == suite.BANDIT_SETTINGS["dql"].agent["eta"]
     )
-    assert suite.run_config("grid25", suite.Variant("dtql"), None, 0).dataset == "bandit:grid25"
+    dtql = suite.bandit_run_config("grid25", suite.Variant("dtql"), None, 0)
+    assert dtql.dataset == "bandit:grid25"
+    # the bandit's action choice goes to the run, the rest to the agent, all typed
+    assert (dtql.selection, dtql.policy_output) == ("none", "sample")
+    assert "selection" not in dtql.agent and dtql.agent["pretrain_steps"] == 2000
 
 
 def test_every_experiment_names_known_tasks_and_algorithms():

@@ -15,6 +15,7 @@ from runhelpers import BENCH_TINY as TINY
 import diffrl
 from diffrl import bench
 from diffrl.cli import main
+from diffrl.settings import SettingsError
 
 
 def test_overrides_go_to_the_algorithms_that_have_them():
@@ -84,7 +85,10 @@ def test_a_preset_applies_to_the_algorithms_that_have_it():
     with pytest.raises(KeyError, match="none of \\['bc'\\] has a preset"):
         bench.make_jobs(["bc"], ["x.npz"], [0], preset="hopper-medium-v2")
     per_dataset = ["hopper-medium-v2", "walker2d-medium-v2"]
-    jobs = bench.make_jobs(["dtql"], ["h.npz", "w.npz"], [0], steps=100, preset=per_dataset)
+    with pytest.raises(SettingsError, match="dtql: pretrain_steps .50000. must be in"):
+        bench.make_jobs(["dtql"], ["h.npz"], [0], steps=100, preset=per_dataset[:1])
+    jobs = bench.make_jobs(["dtql"], ["h.npz", "w.npz"], [0], steps=100, preset=per_dataset,
+                           sets={"pretrain_steps": "10"})  # fmt: skip
     assert [bench.job_config(j).agent["lr"] for j in jobs] == [1e-4, 3e-4]
 
 

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from runhelpers import crash_and_resume, records_without_timing
+from runhelpers import assert_png_has_content, crash_and_resume, records_without_timing
 
 from diffrl import launch
 from diffrl.agents import diffcps, dql, get_agent
@@ -229,7 +229,8 @@ def test_killed_and_resumed_run_matches_uninterrupted(tmp_path, shared_compilati
     assert all(r["policy_update"] == pytest.approx(0.5) for r in train_records)
     assert all(0.0 <= r["constraint_violated"] <= 1.0 for r in train_records)
     png = plot_constraint(full_out)
-    assert png.name == "constraint.png" and png.stat().st_size > 5_000
+    assert png.name == "constraint.png"
+    assert assert_png_has_content(png, 1100, 320) == (1100, 320)
 
 
 def test_cli_train_diffcps_on_circle(tmp_path, capsys):
@@ -253,5 +254,5 @@ def test_cli_train_diffcps_on_circle(tmp_path, capsys):
     lam_lr = diffcps.Config().lambda_lr
     assert records[0]["lambda_lr"] > 0.5 * lam_lr > records[-1]["lambda_lr"] > 0.0
     # a finished DiffCPS run draws its constraint figure next to the learning curves
-    assert (out / "constraint.png").stat().st_size > 5_000
-    assert (out / "curves.png").stat().st_size > 5_000
+    assert assert_png_has_content(out / "constraint.png", 1100, 320) == (1100, 320)
+    assert assert_png_has_content(out / "curves.png", 1500, 300) == (1500, 300)

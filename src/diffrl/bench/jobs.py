@@ -37,11 +37,14 @@ class Job:
 
 
 def split_overrides(sets: dict[str, Any], algos: list[str]) -> dict[str, dict[str, Any]]:
-    """`--set key=v` applies to every algorithm whose Config has `key`; `--set algo.key=v` to
-    `algo` only. A key no algorithm of the sweep knows is an error."""
+    """`--set key=v` applies to every algorithm whose Config has `key` (a run setting, e.g. the
+    action choice, to all); `--set algo.key=v` to `algo` only. A key no algorithm of the sweep
+    knows is an error."""
     from diffrl.agents import get_agent
+    from diffrl.run.settings import RUN_KEYS
 
-    fields = {a: {f.name for f in dataclasses.fields(get_agent(a).Config)} for a in algos}
+    fields = {a: {*RUN_KEYS, *(f.name for f in dataclasses.fields(get_agent(a).Config))}
+              for a in algos}  # fmt: skip
     per_algo: dict[str, dict[str, Any]] = {a: {} for a in algos}
     for key, value in sets.items():
         algo, _, name = key.rpartition(".")
@@ -115,7 +118,8 @@ def job_config(job: Job):
         "preset": job.preset,
     }
     given = {k: v for k, v in given.items() if v is not None}
-    values = {"algo": job.algo, "dataset": job.dataset, "seed": job.seed, **given, **job.agent}
+    values = {"algo": job.algo, "dataset": job.dataset, "seed": job.seed, **given,
+              **dict(job.agent)}  # fmt: skip
     return resolve(values, f"bench job {job.algo} on {job.dataset}")
 
 

@@ -1,0 +1,93 @@
+"""Offline model selection (ALGORITHMS.md §1.8, issue #22) and the summary of a run."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from diffrl import selection
+
+
+# -- offline selection -----------------------------------------------------------------------------
+def test_offline_index_spec_example():
+    losses = [0.5, 0.2, 0.9, 0.1]  # argsort = [3, 1, 0, 2]
+    # top_k = 1: the second-smallest loss is evaluation 1; the official mask picks i with
+    # argsort[i] == 1, which is also 1 here
+    assert selection.offline_index(losses, 1, "clean") == 1
+    assert selection.offline_index(losses, 1, "reference") == 1
+    assert int(np.flatnonzero(np.argsort(losses) == 1)[0]) == 1
+
+
+@pytest.mark.parametrize(
+    ("top_k", "clean", "reference"),
+    [
+        (0, 3, 2),  # smallest loss is evaluation 3; argsort[2] == 0 → the mask picks 2
+        (1, 1, 1),
+        (2, 0, 3),  # third-smallest is evaluation 0; argsort[3] == 2 → the mask picks 3
+        (3, 2, 0),
+    ],
+)
+def test_offline_index_clean_vs_official_mask(top_k, clean, reference):
+    losses = [0.5, 0.2, 0.9, 0.1]
+    order = np.argsort(losses)
+    assert clean == order[top_k]
+    assert order[reference] == top_k
+    assert selection.offline_index(losses, top_k, "clean") == clean
+    assert selection.offline_index(losses, top_k, "reference") == reference
+
+
+def test_offline_index_agree_when_monotone_and_cap_top_k():
+    # decreasing over training: argsort is the reversal, an involution, so both rules agree
+    losses = [0.9, 0.7, 0.4, 0.3, 0.1]
+    for k in range(5):
+        assert selection.offline_index(losses, k, "clean") == 4 - k
+        assert selection.offline_index(losses, k, "reference") == 4 - k
+    # top_k is capped at (#evaluations − 1)
+    losses = [0.3, 0.1, 0.2]  # argsort = [1, 2, 0]; top_k 5 → 2
+    assert selection.offline_index(losses, 5, "clean") == 0  # the largest loss
+    assert selection.offline_index(losses, 5, "reference") == 1  # argsort[1] == 2
+    assert selection.offline_index(losses, 2, "reference") == 1
+    assert selection.offline_index([0.4], 2, "clean") == 0
+    assert selection.offline_index([0.4], 2, "reference") == 0
+
+
+def test_window_means():
+    records = [
+        {"kind": "train", "step": 1, "bc_loss": 1.0},
+        {"kind": "train", "step": 2, "bc_loss": 3.0},
+        {"kind": "train", "step": 3, "critic_loss": 9.0},  # no bc_loss: ignored
+        {"kind": "eval", "step": 3, "score": 0.1},
+        {"kind": "eval", "step": 3, "score": 0.2},  # empty window
+        {"kind": "train", "step": 4, "bc_loss": 0.5},
+        {"kind": "eval", "step": 4, "score": 0.3},
+        {"kind": "train", "step": 5, "bc_loss": 100.0},  # after the last evaluation: no window
+    ]
+    assert selection.window_means(records, "bc_loss") == [2.0, None, 0.5]
+    assert selection.window_means(records, "critic_loss") == [9.0, None, None]
+    assert selection.window_means([], "bc_loss") == []
+
+
+@pytest.mark.parametrize(("mode", "picked"), [("clean", 0), ("reference", 3)])
+def test_summarize_offline_selection(tmp_path, mode, picked):
+    losses = [0.5, 0.2, 0.9, 0.1]  # top_k = 2: clean → eval 0, official mask → eval 3
+    lines = []
+    for i, loss in enumerate(losses):
+        step = 10 * (i + 1)
+        lines.append({"kind": "train", "step": step - 5, "bc_loss": loss - 0.05})
+        lines.append({"kind": "train", "step": step, "bc_loss": loss + 0.05})
+        lines.append(
+            {"kind": "eval", "step": step, "score": [0.3, 0.1, 0.2, 0.05][i], "returns": [1.0]}
+        )
+    cfg = SimpleNamespace(
+        algo="dql", dataset="d", preset=None, mode=mode, seed=0, steps=40, top_k=2,
+        selection="softmax", candidates=50, policy_output="sample",
+    )  # fmt: skip
+    out = selection.summarize(lines, cfg, "bc_loss")
+    assert out["evaluations"] == 4
+    assert out["final"]["step"] == 40 and "returns" not in out["final"]
+    assert out["best"]["step"] == 10
+    chosen = out["offline_selected"]
+    assert chosen["step"] == 10 * (picked + 1)
+    assert chosen["window_loss"] == pytest.approx(losses[picked])
