@@ -205,3 +205,17 @@ def test_reopen_needs_no_training_data(uninterrupted, monkeypatch):
 def test_unknown_agent_setting_is_a_clear_error():
     with pytest.raises(SettingsError, match="unknown setting 'etta'"):
         agent_config(tiny_config(agent={"etta": 1.0}))
+
+
+def test_fit_takes_a_mapping_of_settings_like_the_cli(tmp_path):
+    import diffrl
+
+    settings = {"algo": "bc", "dataset": "bandit:corners", "steps": 20, "eval_every": 10,
+                "batch_size": 16, "steps_per_call": 10, "hidden": "8"}  # fmt: skip
+    summary = diffrl.fit(settings, tmp_path / "fit", progress=False)
+    assert summary["final"]["step"] == 20 and summary["action_choice"]["selection"] == "none"
+    recorded = json.loads((tmp_path / "fit" / "config.json").read_text())["run"]
+    assert recorded["agent"] == {"hidden": 8}
+    with pytest.raises(SettingsError, match="fit: bc: setting 'hidden'"):
+        diffrl.fit({**settings, "hidden": "wide"}, tmp_path / "bad", progress=False)
+    assert not (tmp_path / "bad").exists()
