@@ -57,6 +57,22 @@ def split_overrides(sets: dict[str, Any], algos: list[str]) -> dict[str, dict[st
     return per_algo
 
 
+def dataset_presets(
+    preset: str | list[str | None] | None, datasets: list[str], algos: list[str]
+) -> list[str | None]:
+    """The preset name of each dataset (one name for all, or a list with one per dataset); a
+    name none of the sweep's algorithms has is an error."""
+    from diffrl.presets import preset_names
+
+    presets = preset if isinstance(preset, list) else [preset] * len(datasets)
+    if len(presets) != len(datasets):
+        raise KeyError(f"--preset: {len(presets)} names for {len(datasets)} datasets")
+    for name in presets:
+        if name is not None and not any(name in preset_names(a) for a in algos):
+            raise KeyError(f"--preset {name}: none of {algos} has a preset of that name")
+    return presets
+
+
 def make_jobs(
     algos: list[str],
     datasets: list[str],
@@ -74,12 +90,7 @@ def make_jobs(
     from diffrl.presets import preset_names
 
     per_algo = split_overrides(sets or {}, algos)
-    presets = preset if isinstance(preset, list) else [preset] * len(datasets)
-    if len(presets) != len(datasets):
-        raise KeyError(f"--preset: {len(presets)} names for {len(datasets)} datasets")
-    for name in presets:
-        if name is not None and not any(name in preset_names(a) for a in algos):
-            raise KeyError(f"--preset {name}: none of {algos} has a preset of that name")
+    presets = dataset_presets(preset, datasets, algos)
     jobs = [
         Job(
             a,
