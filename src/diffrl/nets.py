@@ -13,11 +13,13 @@ biases (the official IQL code).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 
 Params = dict
+Activation = Callable[[jax.Array], jax.Array]
 SQRT2 = math.sqrt(2.0)
 
 
@@ -92,7 +94,11 @@ def dropout(x: jax.Array, rate: float, key: jax.Array | None) -> jax.Array:
 
 
 def mlp(
-    p: Params, x: jax.Array, act=mish, dropout_rate: float = 0.0, key: jax.Array | None = None
+    p: Params,
+    x: jax.Array,
+    act: Activation = mish,
+    dropout_rate: float = 0.0,
+    key: jax.Array | None = None,
 ) -> jax.Array:
     """Dense layers with `act` between them and no output activation; with `dropout_rate` and a
     `key`, dropout after every hidden activation (training only)."""
@@ -178,7 +184,7 @@ def critic_init(
     return mlp_init(key, sizes, stack=(2,), init=init)
 
 
-def critic_apply(p: Params, obs: jax.Array, action: jax.Array, act=mish) -> jax.Array:
+def critic_apply(p: Params, obs: jax.Array, action: jax.Array, act: Activation = mish) -> jax.Array:
     """(Q1, Q2) stacked: shape (2, B). Input order [state, action]; `act` between layers."""
     x = jnp.concatenate([obs, action], axis=-1)
     h = x

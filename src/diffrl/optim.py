@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -35,7 +36,11 @@ def optimizer_step(
 
 
 def gradient_step(
-    loss_fn, params: Params, opt_state: Any, tx: optax.GradientTransformation, lr: jax.Array
+    loss_fn: Callable[[Params], tuple[jax.Array, dict]],
+    params: Params,
+    opt_state: Any,
+    tx: optax.GradientTransformation,
+    lr: jax.Array,
 ) -> tuple[Params, Any, dict]:
     """Differentiate `loss_fn(params) -> (loss, aux dict)` and take one optimiser step; returns
     the new parameters, optimiser state and aux with the loss and gradient norm added under

@@ -70,7 +70,7 @@ def update(
 ) -> tuple[State, dict]:
     cfg = as_dql(config)
 
-    def loss_fn(actor):
+    def loss_fn(actor: Any) -> tuple[jax.Array, dict]:
         loss = dql.bc_loss(cfg, actor, batch.observations, batch.actions, key)
         return loss, {}
 

@@ -129,7 +129,9 @@ def bc_loss(config: Config, actor: Any, obs: jax.Array, actions: jax.Array, key)
 
 
 # -- losses -----------------------------------------------------------------------------------
-def critic_targets(config: Config, spec: Spec, state: State, batch: Batch, key) -> jax.Array:
+def critic_targets(
+    config: Config, spec: Spec, state: State, batch: Batch, key: jax.Array
+) -> jax.Array:
     n = config.backup_samples if config.max_q_backup else 1
     next_obs = jnp.repeat(batch.next_observations, n, axis=0)
     next_a = sample_actions(config, spec, state.ema_actor, next_obs, key)
@@ -156,7 +158,9 @@ def actor_terms(
 
 
 # -- one gradient step ------------------------------------------------------------------------
-def update_critic(config: Config, spec: Spec, state: State, batch: Batch, key):
+def update_critic(
+    config: Config, spec: Spec, state: State, batch: Batch, key: jax.Array
+) -> tuple[State, dict]:
     y = critic_targets(config, spec, state, batch, key)
     (loss, q), grads = jax.value_and_grad(critic_loss, has_aux=True)(state.critic, batch, y)
     lr = config.lr_schedule(config.critic_lr)(state.step)
@@ -167,10 +171,18 @@ def update_critic(config: Config, spec: Spec, state: State, batch: Batch, key):
     return state.replace(critic=critic, critic_opt=opt), metrics
 
 
-def update_actor(config: Config, spec: Spec, state: State, batch: Batch, key, weight_bc, eta):
+def update_actor(
+    config: Config,
+    spec: Spec,
+    state: State,
+    batch: Batch,
+    key: jax.Array,
+    weight_bc: float | jax.Array,
+    eta: float | jax.Array,
+) -> tuple[State, dict]:
     """One actor step on weight_bc·L_bc + eta·L_q (DQL: 1 and η; DiffCPS: λ and 1)."""
 
-    def loss_fn(actor):
+    def loss_fn(actor: Any) -> tuple[jax.Array, dict]:
         terms = actor_terms(config, spec, actor, state.critic, batch, key)
         return weight_bc * terms["bc_loss"] + eta * terms["q_loss"], terms
 

@@ -111,7 +111,7 @@ def edm_loss(
     """The clipped EDM loss of the behaviour model at `actions`: L_bc on dataset actions, L_TR on
     the policy's actions."""
 
-    def score_fn(x, cond, c_noise):
+    def score_fn(x: jax.Array, cond: jax.Array, c_noise: jax.Array) -> jax.Array:
         return nets.score_net_apply(behaviour, x, cond, c_noise, config.mode == "reference")
 
     return edm.loss(score_fn, actions, obs, key, spec.max_action, config.clip_denoised)
@@ -220,10 +220,10 @@ def update(
     state, m_critic = update_critic(config, state, batch)
     state, m_bc = update_behaviour(config, spec, state, batch, k_bc)
 
-    def main(s):
+    def main(s: State) -> tuple[State, dict]:
         return update_policy(config, spec, s, batch, k_pi)
 
-    def pretrain(s):
+    def pretrain(s: State) -> tuple[State, dict]:
         # the policy metrics are NaN here; the loop's nanmean skips them (train.py)
         shapes = jax.eval_shape(main, s)[1]
         return s, jax.tree.map(lambda x: jnp.full(x.shape, jnp.nan, x.dtype), shapes)

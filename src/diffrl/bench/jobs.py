@@ -8,10 +8,14 @@ import dataclasses
 import os
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from diffrl.names import dataset_slug
+
+if TYPE_CHECKING:
+    from diffrl.run import RunConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +117,7 @@ def make_jobs(
 
 
 # -- one job (runs in a Ray worker, or in-process) ----------------------------------------------
-def job_config(job: Job):
+def job_config(job: Job) -> RunConfig:
     """The RunConfig of a job: the algorithm's preset for the dataset (if any) under the sweep's
     explicit settings, as `diffrl train` resolves it (every setting checked)."""
     from diffrl.run import resolve
@@ -157,7 +161,11 @@ def run_job(job: Job, out: str) -> dict[str, Any]:
 
 
 def run_jobs(
-    jobs: list[Job], out: Path, address: str | None, cpus_per_job: float, log=print
+    jobs: list[Job],
+    out: Path,
+    address: str | None,
+    cpus_per_job: float,
+    log: Callable[[str], Any] = print,
 ) -> list[dict]:
     """Run the jobs as Ray tasks; returns one status record per job in job order."""
     import ray
