@@ -76,6 +76,18 @@ class LRSchedule:
         return jnp.asarray(self.base * 0.5 * (1.0 + jnp.cos(math.pi * frac)), jnp.float32)
 
 
+def diffusion_ql_schedule(
+    base: float, decay: bool, mode: str, total_steps: int, eval_every: int
+) -> LRSchedule:
+    """Diffusion-QL's learning-rate rule: `clean` is a per-step cosine over `total_steps`;
+    `reference` steps the cosine once per evaluation over `total_steps // 1000` epochs of
+    `eval_every` steps, as the official code does."""
+    if mode == "clean":
+        return LRSchedule(base, decay, period=total_steps, interval=1)
+    epochs = max(1, total_steps // 1000)
+    return LRSchedule(base, decay, epochs * eval_every, eval_every)
+
+
 # -- target copies ------------------------------------------------------------------------------
 def polyak(target: Params, online: Params, tau: float) -> Params:
     """target ← (1 − τ) target + τ online."""
