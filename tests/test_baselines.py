@@ -21,6 +21,8 @@ from diffrl.acting import policy_action
 from diffrl.agents import ALGORITHMS, bc, cvaebc, diffbc, dql, get_agent, iql, td3bc
 from diffrl.agents.api import ActionChoice, Batch, Spec
 from diffrl.cli import main
+from diffrl.diffusion import policy as ddpm_policy
+from diffrl.diffusion.policy import DDPMPolicy
 from diffrl.presets import get_preset, preset_names
 from diffrl.run import RunConfig, agent_config, execute, resolve
 
@@ -207,19 +209,22 @@ def test_diffbc_is_dql_without_the_critic(trained, batch):
     assert {f.name for f in dataclasses.fields(diffbc.State)} == {"actor", "actor_opt", "step"}
     cfg = CONFIGS["diffbc"]
     key = jax.random.PRNGKey(0)
-    s_dql = dql.init(diffbc.as_dql(cfg), SPEC, key)
+    shared = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    s_dql = dql.init(dql.Config(**shared, eta=0.0), SPEC, key)
     # same key, same denoiser (jitted vs eager init may round the last bit differently)
     assert _close(trained["diffbc"][0].actor, s_dql.actor, rtol=1e-6, atol=1e-7)
     # acting is DQL's plain reverse-chain sampler on the same denoiser
     state = trained["diffbc"][2][0]
     a = diffbc.sample(cfg, SPEC, state, batch.observations, key)
-    expect = dql.sample_actions(diffbc.as_dql(cfg), SPEC, state.actor, batch.observations, key)
+    expect = ddpm_policy.sample_actions(
+        DDPMPolicy.of(cfg), state.actor, batch.observations, key, SPEC.action_dim, SPEC.max_action
+    )
     np.testing.assert_allclose(a, expect, rtol=1e-6, atol=1e-7)
 
 
 def test_diffbc_bc_loss_decreases(batch):
     cfg = dataclasses.replace(CONFIGS["diffbc"], actor_lr=3e-3)
-    dcfg = diffbc.as_dql(cfg)
+    policy = DDPMPolicy.of(cfg)
     state = diffbc.init(cfg, SPEC, jax.random.PRNGKey(0))
     probe = jax.random.PRNGKey(99)  # a fixed draw of (t, ε) to measure the loss with
 
@@ -230,9 +235,13 @@ def test_diffbc_bc_loss_decreases(batch):
 
         return jax.lax.scan(body, state, jnp.arange(150))[0]
 
-    before = float(dql.bc_loss(dcfg, state.actor, batch.observations, batch.actions, probe))
+    before = float(
+        ddpm_policy.bc_loss(policy, state.actor, batch.observations, batch.actions, probe)
+    )
     after_state = many(state)
-    after = float(dql.bc_loss(dcfg, after_state.actor, batch.observations, batch.actions, probe))
+    after = float(
+        ddpm_policy.bc_loss(policy, after_state.actor, batch.observations, batch.actions, probe)
+    )
     assert after < 0.7 * before
     assert int(after_state.step) == 150
 

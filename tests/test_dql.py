@@ -18,6 +18,8 @@ from runhelpers import random_batch
 from diffrl import acting, nets, optim
 from diffrl.agents import common, dql
 from diffrl.agents.api import ActionChoice, Spec
+from diffrl.diffusion import policy as ddpm_policy
+from diffrl.diffusion.policy import DDPMPolicy
 from diffrl.optim import LRSchedule
 
 SPEC = Spec(obs_dim=3, action_dim=2, max_action=0.5)
@@ -409,8 +411,9 @@ def acted(state_mixed):
             how: acting.policy_action(dql.AGENT, CFG, SPEC, ActionChoice(how, 6))(state, obs, key)
             for how in ("none", "softmax", "argmax")
         }
-        out["online"] = dql.sample_actions(CFG, SPEC, state.actor, obs, key)
-        out["ema"] = dql.sample_actions(CFG, SPEC, state.ema_actor, obs, key)
+        policy, a_dim, a_max = DDPMPolicy.of(CFG), SPEC.action_dim, SPEC.max_action
+        out["online"] = ddpm_policy.sample_actions(policy, state.actor, obs, key, a_dim, a_max)
+        out["ema"] = ddpm_policy.sample_actions(policy, state.ema_actor, obs, key, a_dim, a_max)
         return out, seen["argmax"]
 
     obs = jnp.asarray(np.random.default_rng(5).normal(size=(16, SPEC.obs_dim)) * 3, jnp.float32)

@@ -14,7 +14,7 @@ from runhelpers import crash_and_resume, records_without_timing
 
 from diffrl import launch, nets
 from diffrl.acting import policy_action
-from diffrl.agents import dtql
+from diffrl.agents import dtql, dtql_nets
 from diffrl.agents.api import ActionChoice, Batch, Spec
 from diffrl.cli import main
 from diffrl.presets import dtql as dtql_presets
@@ -59,10 +59,10 @@ def update_fn():
 
 # -- networks ------------------------------------------------------------------------------------
 def test_reference_score_net_composes_its_first_two_layers_clean_does_not():
-    p = nets.score_net_init(jax.random.PRNGKey(1), S, A, hidden=16)
+    p = dtql_nets.score_net_init(jax.random.PRNGKey(1), S, A, hidden=16)
     x, obs = jax.random.normal(jax.random.PRNGKey(2), (8, A)), jnp.ones((8, S))
     c_noise = jnp.linspace(-1.5, 1.0, 8)[:, None]
-    apply = jax.jit(nets.score_net_apply, static_argnums=4)
+    apply = jax.jit(dtql_nets.score_net_apply, static_argnums=4)
     ref = apply(p, x, obs, c_noise, True)
     clean = apply(p, x, obs, c_noise, False)
     assert ref.shape == (8, A) and not np.allclose(ref, clean, atol=1e-4)
@@ -86,12 +86,12 @@ def test_agent_mode_selects_the_score_net_variant(batch, state0):
 
 
 def test_policy_log_std_is_clamped_and_actions_stay_in_the_box():
-    p = nets.gaussian_policy_init(jax.random.PRNGKey(0), S, A, hidden=16)
+    p = dtql_nets.gaussian_policy_init(jax.random.PRNGKey(0), S, A, hidden=16)
     obs = jax.random.normal(jax.random.PRNGKey(1), (64, S))
     for shift, bound in ((50.0, nets.LOG_STD_MAX), (-50.0, nets.LOG_STD_MIN)):
         q = jax.tree.map(lambda v: v, p)
         q["l3"] = {"w": p["l3"]["w"], "b": p["l3"]["b"].at[A:].set(shift)}
-        _, log_std = nets.gaussian_policy_apply(q, obs)
+        _, log_std = dtql_nets.gaussian_policy_apply(q, obs)
         np.testing.assert_array_equal(log_std, bound)
         a = dtql.policy_sample(SPEC, q, obs, jax.random.PRNGKey(2))
         assert float(jnp.abs(a).max()) <= SPEC.max_action
@@ -102,9 +102,9 @@ def test_policy_log_std_is_clamped_and_actions_stay_in_the_box():
 
 
 def test_dataset_log_likelihood_is_the_gaussian_of_artanh_without_jacobian(batch):
-    actor = nets.gaussian_policy_init(jax.random.PRNGKey(3), S, A, hidden=16)
+    actor = dtql_nets.gaussian_policy_init(jax.random.PRNGKey(3), S, A, hidden=16)
     obs, a = batch.observations, batch.actions
-    mean, log_std = (np.asarray(v, np.float64) for v in nets.gaussian_policy_apply(actor, obs))
+    mean, log_std = (np.asarray(v, np.float64) for v in dtql_nets.gaussian_policy_apply(actor, obs))
     z = np.arctanh(np.asarray(a, np.float64) / (SPEC.max_action + 1e-3))
     std = np.exp(log_std)
     expected = (-0.5 * ((z - mean) / std) ** 2 - log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
@@ -115,10 +115,10 @@ def test_dataset_log_likelihood_is_the_gaussian_of_artanh_without_jacobian(batch
 def test_layer_norm_q_and_v_shapes(state0):
     critic = state0.critic
     obs, a = jnp.ones((7, S)), jnp.zeros((7, A))
-    assert nets.iql_q_apply(critic, obs, a).shape == (2, 7)
-    assert nets.iql_v_apply(critic, obs).shape == (7,)
+    assert dtql_nets.iql_q_apply(critic, obs, a).shape == (2, 7)
+    assert dtql_nets.iql_v_apply(critic, obs).shape == (7,)
     h = jax.random.normal(jax.random.PRNGKey(1), (4, 16)) * 3 + 1
-    normed = nets.layer_norm(h, jnp.ones(16), jnp.zeros(16))
+    normed = dtql_nets.layer_norm(h, jnp.ones(16), jnp.zeros(16))
     np.testing.assert_allclose(normed.mean(-1), 0, atol=1e-5)
     np.testing.assert_allclose(normed.std(-1), 1, atol=1e-3)
 
@@ -135,9 +135,9 @@ def test_expectile_loss_weights_are_asymmetric():
 def test_td_target_uses_online_v_of_next_state_without_gradient(batch, state0):
     critic = state0.critic
     _, aux = jax.jit(functools.partial(dtql.critic_loss, CFG))(critic, batch)
-    v_next = nets.iql_v_apply(critic, batch.next_observations)
+    v_next = dtql_nets.iql_v_apply(critic, batch.next_observations)
     y = batch.rewards + CFG.gamma * batch.not_done * v_next
-    q = nets.iql_q_apply(critic, batch.observations, batch.actions)
+    q = dtql_nets.iql_q_apply(critic, batch.observations, batch.actions)
     np.testing.assert_allclose(aux["q_loss"], ((q - y) ** 2).mean(1).sum(), rtol=1e-5)
 
     # V learns only from the expectile loss; Q heads are not trained by it
@@ -243,7 +243,7 @@ def test_argmax_candidate_has_the_best_target_q(batch, state0):
             state, obs, jax.random.PRNGKey(3)
         )
         plain = dtql.sample(CFG, SPEC, state, obs, jax.random.PRNGKey(4))
-        q = functools.partial(nets.iql_q_apply, state.critic_target, obs)
+        q = functools.partial(dtql_nets.iql_q_apply, state.critic_target, obs)
         return q(a).min(0), q(plain).min(0)
 
     q_best, q_sample = best_and_plain_q(state)

@@ -62,7 +62,14 @@ def select_candidates(q: jax.Array, actions: jax.Array, how: str, key: jax.Array
     return jnp.take_along_axis(actions, idx[:, None, None], axis=1)[:, 0]
 
 
-def best_of_candidates(sample_fn, q_fn, obs: jax.Array, key: jax.Array, k: int, how: str):
+def best_of_candidates(
+    sample_fn: Callable[[jax.Array, jax.Array], jax.Array],
+    q_fn: Callable[[jax.Array, jax.Array], jax.Array],
+    obs: jax.Array,
+    key: jax.Array,
+    k: int,
+    how: str,
+) -> jax.Array:
     """Sample k actions per state with `sample_fn(obs, key)`, score them with `q_fn(obs, a)`
     and pick one per state by `how` (softmax or argmax)."""
     k_sample, k_pick = jax.random.split(key)
@@ -73,10 +80,12 @@ def best_of_candidates(sample_fn, q_fn, obs: jax.Array, key: jax.Array, k: int, 
     return select_candidates(q.reshape(b, k), cands.reshape(b, k, -1), how, k_pick)
 
 
-def policy_action(agent: Agent, config: Any, spec: Spec, choice: ActionChoice):
+def policy_action(
+    agent: Agent, config: Any, spec: Spec, choice: ActionChoice
+) -> Callable[[Any, jax.Array, jax.Array], jax.Array]:
     """(state, obs, key) -> actions for a batch of states, as `choice` says (not jitted)."""
 
-    def act(state, obs: jax.Array, key: jax.Array) -> jax.Array:
+    def act(state: Any, obs: jax.Array, key: jax.Array) -> jax.Array:
         if choice.ranked:
             return best_of_candidates(
                 lambda o, k: agent.sample(config, spec, state, o, k),
@@ -106,7 +115,7 @@ def make_act_fn(
     jitted = jax.jit(lambda state, obs, key, index: act(state, obs, jax.random.fold_in(key, index)))
     last: list = [None, None]  # (state, pruned)
 
-    def call(state, obs, key, index=0):
+    def call(state: Any, obs: jax.Array, key: jax.Array, index: int | jax.Array = 0) -> jax.Array:
         if state is not last[0]:
             last[:] = [state, agent.policy_state(state, choice.ranked)]
         return jitted(last[1], obs, key, index)

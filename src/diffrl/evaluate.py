@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import gymnasium as gym
 
 # policy(obs (E, S) float32, step index) -> actions (E, A)
 PolicyFn = Callable[[np.ndarray, int], np.ndarray]
@@ -28,7 +31,7 @@ class EnvSpec:
         return 100.0 * (np.asarray(returns, np.float64) - self.ref_min_score) / span
 
 
-def make_vector_env(spec: EnvSpec, n: int):
+def make_vector_env(spec: EnvSpec, n: int) -> gym.vector.SyncVectorEnv:
     """`n` copies in one process: on 2 cores SyncVectorEnv beats AsyncVectorEnv (DATA.md §1)."""
     import gymnasium as gym
 

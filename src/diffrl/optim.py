@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -35,7 +36,11 @@ def optimizer_step(
 
 
 def gradient_step(
-    loss_fn, params: Params, opt_state: Any, tx: optax.GradientTransformation, lr: jax.Array
+    loss_fn: Callable[[Params], tuple[jax.Array, dict]],
+    params: Params,
+    opt_state: Any,
+    tx: optax.GradientTransformation,
+    lr: jax.Array,
 ) -> tuple[Params, Any, dict]:
     """Differentiate `loss_fn(params) -> (loss, aux dict)` and take one optimiser step; returns
     the new parameters, optimiser state and aux with the loss and gradient norm added under
@@ -69,6 +74,18 @@ class LRSchedule:
         k = (step // self.interval) * self.interval
         frac = jnp.minimum(k, self.period) / self.period
         return jnp.asarray(self.base * 0.5 * (1.0 + jnp.cos(math.pi * frac)), jnp.float32)
+
+
+def diffusion_ql_schedule(
+    base: float, decay: bool, mode: str, total_steps: int, eval_every: int
+) -> LRSchedule:
+    """Diffusion-QL's learning-rate rule: `clean` is a per-step cosine over `total_steps`;
+    `reference` steps the cosine once per evaluation over `total_steps // 1000` epochs of
+    `eval_every` steps, as the official code does."""
+    if mode == "clean":
+        return LRSchedule(base, decay, period=total_steps, interval=1)
+    epochs = max(1, total_steps // 1000)
+    return LRSchedule(base, decay, epochs * eval_every, eval_every)
 
 
 # -- target copies ------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ updates and observation normalisation. (Optimisers live in `diffrl.optim`, the a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -35,7 +36,7 @@ def normalized_q_loss(q_pi: jax.Array, key: jax.Array) -> jax.Array:
     return -q_max.mean() / jax.lax.stop_gradient(jnp.abs(q_norm).mean())
 
 
-def nan_metrics(metrics_fn, *args) -> dict:
+def nan_metrics(metrics_fn: Callable[..., Any], *args: Any) -> dict[str, jax.Array]:
     """The metrics `metrics_fn(*args)` would return, all NaN, without running it: the value of a
     branch of `lax.cond` that skips a delayed update (the loop's chunk means are nan-means)."""
     shapes = jax.eval_shape(metrics_fn, *args)
@@ -43,7 +44,9 @@ def nan_metrics(metrics_fn, *args) -> dict:
 
 
 # -- observation normalisation ------------------------------------------------------------------
-def observation_stats(observations, eps: float = 1e-3) -> tuple[jax.Array, jax.Array]:
+def observation_stats(
+    observations: np.ndarray | jax.Array, eps: float = 1e-3
+) -> tuple[jax.Array, jax.Array]:
     """(mean, std + eps) of the dataset's observations per dimension (population std, float64
     on the host), as TD3+BC normalises states."""
     obs = np.asarray(observations, np.float64)

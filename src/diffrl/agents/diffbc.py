@@ -1,17 +1,16 @@
 """Diffusion behaviour cloning: Diffusion-QL with the Q term switched off (docs/baselines.md).
 
-The policy, its ε-prediction loss, the schedules, the learning-rate rule and the reverse-chain
-sampler are Diffusion-QL's own functions (`diffrl.agents.dql`), called with the equivalent DQL
-configuration (`as_dql`). Nothing else is trained: no critic, no target networks, no EMA copy
-(DQL's EMA actor only produces the critic's target actions). With the same key the actor starts
-from the same weights as a DQL run's.
+The policy, its ε-prediction loss and the reverse-chain sampler are Diffusion-QL's
+(`diffrl.diffusion.policy`), and so is the learning-rate rule (`optim.diffusion_ql_schedule`).
+Nothing else is trained: no critic, no target networks, no EMA copy (DQL's EMA actor only produces
+the critic's target actions). With the same key the actor starts from the same weights as a DQL
+run's.
 
 Per step: one clipped-Adam step on L_bc → step + 1. Acting draws plain reverse-chain samples.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Literal
 
 import jax
@@ -19,8 +18,9 @@ import jax.numpy as jnp
 from flax import struct
 
 from diffrl import nets, optim
-from diffrl.agents import dql
 from diffrl.agents.api import Agent, Batch, Spec
+from diffrl.diffusion import policy as ddpm_policy
+from diffrl.diffusion.policy import DDPMPolicy
 from diffrl.settings import PositiveFloat, PositiveInt, settings
 
 
@@ -39,11 +39,11 @@ class Config:
     eval_every: PositiveInt = 50_000  # steps between evaluations (reference lr stepping)
     mode: Literal["reference", "clean"] = "reference"  # DQL's cosine stepping (clean: per step)
 
-
-def as_dql(config: Config) -> dql.Config:
-    """The Diffusion-QL configuration with the same actor and η = 0."""
-    shared = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-    return dql.Config(**shared, eta=0.0)
+    def lr_schedule(self, base: float) -> optim.LRSchedule:
+        """Diffusion-QL's learning-rate rule (`dql.Config.lr_schedule`)."""
+        return optim.diffusion_ql_schedule(
+            base, self.lr_decay, self.mode, self.total_steps, self.eval_every
+        )
 
 
 @struct.dataclass
@@ -68,13 +68,13 @@ def init(config: Config, spec: Spec, key: jax.Array) -> State:
 def update(
     config: Config, spec: Spec, state: State, batch: Batch, key: jax.Array
 ) -> tuple[State, dict]:
-    cfg = as_dql(config)
+    policy = DDPMPolicy.of(config)
 
-    def loss_fn(actor):
-        loss = dql.bc_loss(cfg, actor, batch.observations, batch.actions, key)
+    def loss_fn(actor: Any) -> tuple[jax.Array, dict]:
+        loss = ddpm_policy.bc_loss(policy, actor, batch.observations, batch.actions, key)
         return loss, {}
 
-    lr = cfg.lr_schedule(config.actor_lr)(state.step)
+    lr = config.lr_schedule(config.actor_lr)(state.step)
     actor, opt, aux = optim.gradient_step(
         loss_fn, state.actor, state.actor_opt, optim.adam(config.grad_norm), lr
     )
@@ -84,7 +84,9 @@ def update(
 
 def sample(config: Config, spec: Spec, state: State, obs: jax.Array, key: jax.Array) -> jax.Array:
     """Plain reverse-chain samples of the N-step DDPM (DQL's sampler)."""
-    return dql.sample_actions(as_dql(config), spec, state.actor, obs, key)
+    return ddpm_policy.sample_actions(
+        DDPMPolicy.of(config), state.actor, obs, key, spec.action_dim, spec.max_action
+    )
 
 
 def policy_state(state: State, ranked: bool) -> State:

@@ -82,7 +82,9 @@ def update_lambda(config: Config, state: State, bc_loss: jax.Array) -> tuple[Sta
     return state.replace(lam=lam, lam_opt=opt), metrics
 
 
-def policy_step(config: Config, spec: Spec, state: State, batch: Batch, key) -> tuple[State, dict]:
+def policy_step(
+    config: Config, spec: Spec, state: State, batch: Batch, key: jax.Array
+) -> tuple[State, dict]:
     """Actor step on clamp(λ)·L_bc + 1·L_q (Diffusion-QL's `update_actor`), then the λ step on the
     same (pre-update) L_bc, as the official code does."""
     weight = lambda_used(config, state.lam)

@@ -1,6 +1,7 @@
 """Diffusion-QL (Wang, Hunt & Zhou, ICLR 2023), as the official code runs it (ALGORITHMS.md §1).
 
-The policy is a conditional DDPM over actions (N = 5, vp schedule, ε-prediction). The actor loss
+The policy is a conditional DDPM over actions (N = 5, vp schedule, ε-prediction;
+`diffrl.diffusion.policy`). The actor loss
 is the diffusion behaviour-cloning loss plus η times a normalised Q term, back-propagated through
 the whole reverse chain. Twin critics learn from next actions sampled by an EMA copy of the actor.
 
@@ -19,8 +20,9 @@ from flax import struct
 from diffrl import nets, optim
 from diffrl.agents import common
 from diffrl.agents.api import ActionChoice, Agent, Batch, Spec
-from diffrl.diffusion import ddpm
-from diffrl.optim import LRSchedule
+from diffrl.diffusion import policy as ddpm_policy
+from diffrl.diffusion.policy import DDPMPolicy
+from diffrl.optim import LRSchedule, diffusion_ql_schedule
 from diffrl.settings import (
     Discount,
     NonNegativeFloat,
@@ -58,10 +60,9 @@ class Config:
     mode: Literal["reference", "clean"] = "reference"  # clean: EMA warm start, per-step cosine
 
     def lr_schedule(self, base: float) -> LRSchedule:
-        if self.mode == "clean":
-            return LRSchedule(base, self.lr_decay, period=self.total_steps, interval=1)
-        epochs = max(1, self.total_steps // 1000)
-        return LRSchedule(base, self.lr_decay, epochs * self.eval_every, self.eval_every)
+        return diffusion_ql_schedule(
+            base, self.lr_decay, self.mode, self.total_steps, self.eval_every
+        )
 
 
 @struct.dataclass
@@ -95,44 +96,15 @@ def init(config: Config, spec: Spec, key: jax.Array) -> State:
     )
 
 
-# -- the policy -------------------------------------------------------------------------------
-def sample_actions(
-    config: Config, spec: Spec, actor: Any, obs: jax.Array, key: jax.Array
-) -> jax.Array:
-    """One action per state from the full reverse chain (differentiable in `actor`).
-
-    The state's and the N time embeddings' shares of the first layer are computed once per
-    chain instead of once per denoiser call.
-    """
-    sched = ddpm.make_schedule(config.beta_schedule, config.n_steps)
-    a_dim = spec.action_dim
-    state_feat = nets.denoiser_state_features(actor, obs, a_dim)
-    time_feat = nets.denoiser_time_features(actor, jnp.arange(config.n_steps), a_dim)
-
-    def eps_fn(x, t, _):
-        return nets.denoiser_trunk(actor, x, state_feat + time_feat[t[0]])
-
-    return ddpm.sample(sched, eps_fn, obs, key, a_dim, spec.max_action, config.clip_denoised)
-
-
-def bc_loss(config: Config, actor: Any, obs: jax.Array, actions: jax.Array, key) -> jax.Array:
-    """The ε-prediction loss L_bc; the N time features are computed once and gathered."""
-    sched = ddpm.make_schedule(config.beta_schedule, config.n_steps)
-    a_dim = actions.shape[-1]
-    state_feat = nets.denoiser_state_features(actor, obs, a_dim)
-    time_feat = nets.denoiser_time_features(actor, jnp.arange(config.n_steps), a_dim)
-
-    def eps_fn(x, t, _):
-        return nets.denoiser_trunk(actor, x, state_feat + time_feat[t])
-
-    return ddpm.eps_loss(sched, eps_fn, actions, obs, key)
-
-
 # -- losses -----------------------------------------------------------------------------------
-def critic_targets(config: Config, spec: Spec, state: State, batch: Batch, key) -> jax.Array:
+def critic_targets(
+    config: Config, spec: Spec, state: State, batch: Batch, key: jax.Array
+) -> jax.Array:
     n = config.backup_samples if config.max_q_backup else 1
     next_obs = jnp.repeat(batch.next_observations, n, axis=0)
-    next_a = sample_actions(config, spec, state.ema_actor, next_obs, key)
+    next_a = ddpm_policy.sample_actions(
+        DDPMPolicy.of(config), state.ema_actor, next_obs, key, spec.action_dim, spec.max_action
+    )
     target_q = nets.critic_apply(state.critic_target, next_obs, next_a)
     return common.bellman_target(batch.rewards, batch.not_done, target_q, config.gamma, n)
 
@@ -148,15 +120,20 @@ def actor_terms(
 ) -> dict:
     """L_bc and the random-head normalised Q term L_q on the online critic (§1.4)."""
     k_bc, k_pi, k_head = jax.random.split(key, 3)
-    l_bc = bc_loss(config, actor, batch.observations, batch.actions, k_bc)
-    a_pi = sample_actions(config, spec, actor, batch.observations, k_pi)
+    policy = DDPMPolicy.of(config)
+    l_bc = ddpm_policy.bc_loss(policy, actor, batch.observations, batch.actions, k_bc)
+    a_pi = ddpm_policy.sample_actions(
+        policy, actor, batch.observations, k_pi, spec.action_dim, spec.max_action
+    )
     q_pi = nets.critic_apply(critic, batch.observations, a_pi)
     l_q = common.normalized_q_loss(q_pi, k_head)
     return {"bc_loss": l_bc, "q_loss": l_q, "q_policy": q_pi.min(0).mean()}
 
 
 # -- one gradient step ------------------------------------------------------------------------
-def update_critic(config: Config, spec: Spec, state: State, batch: Batch, key):
+def update_critic(
+    config: Config, spec: Spec, state: State, batch: Batch, key: jax.Array
+) -> tuple[State, dict]:
     y = critic_targets(config, spec, state, batch, key)
     (loss, q), grads = jax.value_and_grad(critic_loss, has_aux=True)(state.critic, batch, y)
     lr = config.lr_schedule(config.critic_lr)(state.step)
@@ -167,10 +144,18 @@ def update_critic(config: Config, spec: Spec, state: State, batch: Batch, key):
     return state.replace(critic=critic, critic_opt=opt), metrics
 
 
-def update_actor(config: Config, spec: Spec, state: State, batch: Batch, key, weight_bc, eta):
+def update_actor(
+    config: Config,
+    spec: Spec,
+    state: State,
+    batch: Batch,
+    key: jax.Array,
+    weight_bc: float | jax.Array,
+    eta: float | jax.Array,
+) -> tuple[State, dict]:
     """One actor step on weight_bc·L_bc + eta·L_q (DQL: 1 and η; DiffCPS: λ and 1)."""
 
-    def loss_fn(actor):
+    def loss_fn(actor: Any) -> tuple[jax.Array, dict]:
         terms = actor_terms(config, spec, actor, state.critic, batch, key)
         return weight_bc * terms["bc_loss"] + eta * terms["q_loss"], terms
 
@@ -208,7 +193,9 @@ def update(
 # -- acting -----------------------------------------------------------------------------------
 def sample(config: Config, spec: Spec, state: State, obs: jax.Array, key: jax.Array) -> jax.Array:
     """One reverse-chain sample per state from the online actor."""
-    return sample_actions(config, spec, state.actor, obs, key)
+    return ddpm_policy.sample_actions(
+        DDPMPolicy.of(config), state.actor, obs, key, spec.action_dim, spec.max_action
+    )
 
 
 def q_value(config: Config, state: State, obs: jax.Array, actions: jax.Array) -> jax.Array:

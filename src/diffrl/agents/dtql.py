@@ -20,7 +20,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from diffrl import nets, optim
+from diffrl import optim
+from diffrl.agents import dtql_nets
 from diffrl.agents.api import ActionChoice, Agent, Batch, Spec
 from diffrl.diffusion import edm
 from diffrl.optim import LRSchedule
@@ -89,9 +90,9 @@ _TX = optim.adam(0.0)  # DTQL clips no gradients
 
 def init(config: Config, spec: Spec, key: jax.Array) -> State:
     k_bc, k_pi, k_critic = jax.random.split(key, 3)
-    behaviour = nets.score_net_init(k_bc, spec.obs_dim, spec.action_dim, config.hidden)
-    actor = nets.gaussian_policy_init(k_pi, spec.obs_dim, spec.action_dim, config.hidden)
-    critic = nets.iql_critic_init(k_critic, spec.obs_dim, spec.action_dim, config.hidden)
+    behaviour = dtql_nets.score_net_init(k_bc, spec.obs_dim, spec.action_dim, config.hidden)
+    actor = dtql_nets.gaussian_policy_init(k_pi, spec.obs_dim, spec.action_dim, config.hidden)
+    critic = dtql_nets.iql_critic_init(k_critic, spec.obs_dim, spec.action_dim, config.hidden)
     return State(
         behaviour=behaviour,
         behaviour_opt=_TX.init(behaviour),
@@ -111,27 +112,27 @@ def edm_loss(
     """The clipped EDM loss of the behaviour model at `actions`: L_bc on dataset actions, L_TR on
     the policy's actions."""
 
-    def score_fn(x, cond, c_noise):
-        return nets.score_net_apply(behaviour, x, cond, c_noise, config.mode == "reference")
+    def score_fn(x: jax.Array, cond: jax.Array, c_noise: jax.Array) -> jax.Array:
+        return dtql_nets.score_net_apply(behaviour, x, cond, c_noise, config.mode == "reference")
 
     return edm.loss(score_fn, actions, obs, key, spec.max_action, config.clip_denoised)
 
 
 def policy_sample(spec: Spec, actor: Any, obs: jax.Array, key: jax.Array) -> jax.Array:
     """a = a_max·tanh(μ + σξ), clamped to the box (reparameterised)."""
-    mean, log_std = nets.gaussian_policy_apply(actor, obs)
+    mean, log_std = dtql_nets.gaussian_policy_apply(actor, obs)
     z = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)
     return jnp.clip(spec.max_action * jnp.tanh(z), -spec.max_action, spec.max_action)
 
 
 def policy_mean(spec: Spec, actor: Any, obs: jax.Array) -> jax.Array:
-    return spec.max_action * jnp.tanh(nets.gaussian_policy_apply(actor, obs)[0])
+    return spec.max_action * jnp.tanh(dtql_nets.gaussian_policy_apply(actor, obs)[0])
 
 
 def dataset_log_likelihood(spec: Spec, actor: Any, obs: jax.Array, actions: jax.Array) -> jax.Array:
     """log π(a|s) as coded: the Gaussian density of z = artanh(a/(a_max + 1e-3)), summed over
     dimensions, with no tanh-Jacobian term (§2.1). Used on dataset actions only."""
-    mean, log_std = nets.gaussian_policy_apply(actor, obs)
+    mean, log_std = dtql_nets.gaussian_policy_apply(actor, obs)
     z = jnp.arctanh(actions / (spec.max_action + ATANH_MARGIN))
     log_density = -0.5 * ((z - mean) / jnp.exp(log_std)) ** 2 - log_std - 0.5 * jnp.log(2 * jnp.pi)
     return log_density.sum(axis=-1)
@@ -147,10 +148,10 @@ def expectile_loss(diff: jax.Array, expectile: float) -> jax.Array:
 def critic_loss(config: Config, critic: Any, batch: Batch) -> tuple[jax.Array, dict]:
     """L_V + L_Q with online networks throughout (§2.3): the expectile loss of V against
     sg(min Q(s, a)), and the TD loss of both Q heads against r + γ·not_done·sg(V(s'))."""
-    q = nets.iql_q_apply(critic, batch.observations, batch.actions)
-    v = nets.iql_v_apply(critic, batch.observations)
+    q = dtql_nets.iql_q_apply(critic, batch.observations, batch.actions)
+    v = dtql_nets.iql_v_apply(critic, batch.observations)
     l_v = expectile_loss(jax.lax.stop_gradient(q.min(axis=0)) - v, config.expectile)
-    v_next = jax.lax.stop_gradient(nets.iql_v_apply(critic, batch.next_observations))
+    v_next = jax.lax.stop_gradient(dtql_nets.iql_v_apply(critic, batch.next_observations))
     y = batch.rewards + config.gamma * batch.not_done * v_next
     l_q = ((q - y[None]) ** 2).mean(axis=1).sum()
     return l_v + l_q, {"v_loss": l_v, "q_loss": l_q, "q_data": q.mean(), "v_data": v.mean()}
@@ -164,7 +165,7 @@ def policy_loss(
     obs = batch.observations
     a_pi = policy_sample(spec, actor, obs, k_pi)
     l_tr = edm_loss(config, spec, state.behaviour, obs, a_pi, k_tr)
-    q_pi = nets.iql_q_apply(state.critic, obs, a_pi).min(axis=0).mean()
+    q_pi = dtql_nets.iql_q_apply(state.critic, obs, a_pi).min(axis=0).mean()
     terms = {"tr_loss": l_tr, "q_policy": q_pi}
     loss = config.alpha * l_tr - q_pi
     if config.nll_weight != 0.0:
@@ -220,10 +221,10 @@ def update(
     state, m_critic = update_critic(config, state, batch)
     state, m_bc = update_behaviour(config, spec, state, batch, k_bc)
 
-    def main(s):
+    def main(s: State) -> tuple[State, dict]:
         return update_policy(config, spec, s, batch, k_pi)
 
-    def pretrain(s):
+    def pretrain(s: State) -> tuple[State, dict]:
         # the policy metrics are NaN here; the loop's nanmean skips them (train.py)
         shapes = jax.eval_shape(main, s)[1]
         return s, jax.tree.map(lambda x: jnp.full(x.shape, jnp.nan, x.dtype), shapes)
@@ -247,7 +248,7 @@ def mean_action(config: Config, spec: Spec, state: State, obs: jax.Array) -> jax
 
 def q_value(config: Config, state: State, obs: jax.Array, actions: jax.Array) -> jax.Array:
     """The target critic's min-Q, by which the official evaluation ranks candidates."""
-    return nets.iql_q_apply(state.critic_target, obs, actions).min(axis=0)
+    return dtql_nets.iql_q_apply(state.critic_target, obs, actions).min(axis=0)
 
 
 def policy_state(state: State, ranked: bool) -> State:

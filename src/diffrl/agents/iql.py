@@ -105,12 +105,16 @@ def v_value(value: Any, obs: jax.Array) -> jax.Array:
 
 
 # -- losses -------------------------------------------------------------------------------------
-def advantage_weights(q: jax.Array, v: jax.Array, temperature: float, max_weight: float):
+def advantage_weights(
+    q: jax.Array, v: jax.Array, temperature: float, max_weight: float
+) -> jax.Array:
     """min(exp(β·(Q − V)), max_weight), detached."""
     return jax.lax.stop_gradient(jnp.minimum(jnp.exp((q - v) * temperature), max_weight))
 
 
-def value_loss(config: Config, value: Any, q_min: jax.Array, obs: jax.Array):
+def value_loss(
+    config: Config, value: Any, q_min: jax.Array, obs: jax.Array
+) -> tuple[jax.Array, dict]:
     v = v_value(value, obs)
     return expectile_loss(q_min - v, config.expectile), {"v_data": v.mean()}
 
@@ -142,7 +146,7 @@ def actor_loss(
     }
 
 
-def critic_loss(config: Config, critic: Any, value: Any, batch: Batch):
+def critic_loss(config: Config, critic: Any, value: Any, batch: Batch) -> tuple[jax.Array, dict]:
     """Σ_heads mean (Q_i(s, a) − (r + γ·not_done·V(s')))²."""
     y = batch.rewards + config.gamma * batch.not_done * v_value(value, batch.next_observations)
     q = q_values(critic, batch.observations, batch.actions)
@@ -164,7 +168,9 @@ def update_value(config: Config, state: State, batch: Batch) -> tuple[State, dic
     return state.replace(value=value, value_opt=opt), metrics
 
 
-def update_actor(config: Config, spec: Spec, state: State, batch: Batch, key) -> tuple[State, dict]:
+def update_actor(
+    config: Config, spec: Spec, state: State, batch: Batch, key: jax.Array
+) -> tuple[State, dict]:
     lr = config.actor_schedule()(state.step)
     actor, opt, aux = optim.gradient_step(
         lambda p: actor_loss(config, spec, p, state.critic_target, state.value, batch, key),

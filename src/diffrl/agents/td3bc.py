@@ -97,7 +97,7 @@ def q_values(critic: Any, obs: jax.Array, actions: jax.Array) -> jax.Array:
 
 
 def normalized_batch(state: State, batch: Batch) -> Batch:
-    def norm(obs):
+    def norm(obs: jax.Array) -> jax.Array:
         return common.normalize_obs(obs, state.obs_mean, state.obs_std)
 
     return batch._replace(
@@ -106,14 +106,18 @@ def normalized_batch(state: State, batch: Batch) -> Batch:
 
 
 # -- losses -------------------------------------------------------------------------------------
-def smoothing_noise(config: Config, spec: Spec, key: jax.Array, shape) -> jax.Array:
+def smoothing_noise(
+    config: Config, spec: Spec, key: jax.Array, shape: tuple[int, ...]
+) -> jax.Array:
     """N(0, (policy_noise·a_max)²) clipped to ±noise_clip·a_max."""
     noise = jax.random.normal(key, shape) * config.policy_noise * spec.max_action
     limit = config.noise_clip * spec.max_action
     return jnp.clip(noise, -limit, limit)
 
 
-def critic_targets(config: Config, spec: Spec, state: State, batch: Batch, key) -> jax.Array:
+def critic_targets(
+    config: Config, spec: Spec, state: State, batch: Batch, key: jax.Array
+) -> jax.Array:
     """r + γ·not_done·min Q'(s', clip(π'(s') + noise, box))."""
     next_pi = policy(spec, state.actor_target, batch.next_observations)
     noise = smoothing_noise(config, spec, key, next_pi.shape)
@@ -140,10 +144,12 @@ def actor_loss(
 
 
 # -- one gradient step ----------------------------------------------------------------------------
-def update_critic(config: Config, spec: Spec, state: State, batch: Batch, key):
+def update_critic(
+    config: Config, spec: Spec, state: State, batch: Batch, key: jax.Array
+) -> tuple[State, dict]:
     y = critic_targets(config, spec, state, batch, key)
 
-    def loss_fn(critic):
+    def loss_fn(critic: Any) -> tuple[jax.Array, dict]:
         q = q_values(critic, batch.observations, batch.actions)
         return ((q - y[None]) ** 2).mean(axis=1).sum(), {"q_data": q.mean()}
 
@@ -159,7 +165,7 @@ def update_critic(config: Config, spec: Spec, state: State, batch: Batch, key):
     return state.replace(critic=critic, critic_opt=opt), metrics
 
 
-def update_actor(config: Config, spec: Spec, state: State, batch: Batch):
+def update_actor(config: Config, spec: Spec, state: State, batch: Batch) -> tuple[State, dict]:
     """One actor step, then the Polyak updates of both targets."""
     actor, opt, aux = optim.gradient_step(
         lambda a: actor_loss(config, spec, a, state.critic, batch),
@@ -190,7 +196,7 @@ def update(
     batch = normalized_batch(state, batch)
     state, m_critic = update_critic(config, spec, state, batch, key)
 
-    def skip(s):
+    def skip(s: State) -> tuple[State, dict]:
         # NaN actor metrics off actor steps: the loop's chunk means skip them
         metrics = common.nan_metrics(lambda s: update_actor(config, spec, s, batch)[1], s)
         return s, {**metrics, "policy_update": jnp.float32(0.0)}

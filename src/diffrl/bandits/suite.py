@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -236,7 +236,7 @@ def run_task(
     steps: int | None = None,
     seed: int = 0,
     progress: bool = True,
-    log=print,
+    log: Callable[[str], Any] = print,
     group: str | None = None,
 ) -> list[dict[str, Any]]:
     """Train every variant on `task` under OUT/<group>/ (default: the task's name), then
@@ -317,7 +317,11 @@ def markdown_table(task: str, rows: list[dict[str, Any]]) -> str:
 
 
 def run_all(
-    out: Path, steps: int | None = None, seed: int = 0, progress: bool = True, log=print
+    out: Path,
+    steps: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    log: Callable[[str], Any] = print,
 ) -> list[dict[str, Any]]:
     """The papers' experiments (EXPERIMENTS), each task's outputs under OUT/<task>/."""
     records = []

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from diffrl.bench.jobs import Job, job_config, make_jobs, run_job, run_jobs, split_overrides
 from diffrl.bench.report import (
@@ -58,7 +60,7 @@ def bench(
     address: str | None = None,
     cpus_per_job: float = 1.0,
     command: str | None = None,
-    log=print,
+    log: Callable[[str], Any] = print,
 ) -> list[dict]:
     """Run (or skip) every job, then write results.csv, results.md and the curves."""
     out = Path(out)

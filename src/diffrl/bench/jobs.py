@@ -8,10 +8,14 @@ import dataclasses
 import os
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from diffrl.names import dataset_slug
+
+if TYPE_CHECKING:
+    from diffrl.run import RunConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +64,22 @@ def split_overrides(sets: dict[str, Any], algos: list[str]) -> dict[str, dict[st
     return per_algo
 
 
+def dataset_presets(
+    preset: str | list[str | None] | None, datasets: list[str], algos: list[str]
+) -> list[str | None]:
+    """The preset name of each dataset (one name for all, or a list with one per dataset); a
+    name none of the sweep's algorithms has is an error."""
+    from diffrl.presets import preset_names
+
+    presets = preset if isinstance(preset, list) else [preset] * len(datasets)
+    if len(presets) != len(datasets):
+        raise KeyError(f"--preset: {len(presets)} names for {len(datasets)} datasets")
+    for name in presets:
+        if name is not None and not any(name in preset_names(a) for a in algos):
+            raise KeyError(f"--preset {name}: none of {algos} has a preset of that name")
+    return presets
+
+
 def make_jobs(
     algos: list[str],
     datasets: list[str],
@@ -77,12 +97,7 @@ def make_jobs(
     from diffrl.presets import preset_names
 
     per_algo = split_overrides(sets or {}, algos)
-    presets = preset if isinstance(preset, list) else [preset] * len(datasets)
-    if len(presets) != len(datasets):
-        raise KeyError(f"--preset: {len(presets)} names for {len(datasets)} datasets")
-    for name in presets:
-        if name is not None and not any(name in preset_names(a) for a in algos):
-            raise KeyError(f"--preset {name}: none of {algos} has a preset of that name")
+    presets = dataset_presets(preset, datasets, algos)
     jobs = [
         Job(
             a,
@@ -105,7 +120,7 @@ def make_jobs(
 
 
 # -- one job (runs in a Ray worker, or in-process) ----------------------------------------------
-def job_config(job: Job):
+def job_config(job: Job) -> RunConfig:
     """The RunConfig of a job: the algorithm's preset for the dataset (if any) under the sweep's
     explicit settings, as `diffrl train` resolves it (every setting checked)."""
     from diffrl.run import resolve
@@ -150,7 +165,11 @@ def run_job(job: Job, out: str) -> dict[str, Any]:
 
 
 def run_jobs(
-    jobs: list[Job], out: Path, address: str | None, cpus_per_job: float, log=print
+    jobs: list[Job],
+    out: Path,
+    address: str | None,
+    cpus_per_job: float,
+    log: Callable[[str], Any] = print,
 ) -> list[dict]:
     """Run the jobs as Ray tasks; returns one status record per job in job order."""
     import ray

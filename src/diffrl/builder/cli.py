@@ -13,7 +13,7 @@ import sys
 from diffrl.builder.defaults import DEFAULT_SAC_STEPS, DEFAULT_TRANSITIONS, LEVELS
 
 
-def add_data_parser(subparsers) -> argparse.ArgumentParser:
+def add_data_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add `data` with its `build`, `list` and `export` subcommands; return the `data` parser."""
     data = subparsers.add_parser(
         "data",

@@ -50,7 +50,9 @@ class _Recorder:
     def __init__(self, first_obs: np.ndarray) -> None:
         self.obs, self.act, self.rew, self.term, self.trunc = [first_obs], [], [], [], []
 
-    def step(self, action, reward, next_obs, term: bool, trunc: bool) -> None:
+    def step(
+        self, action: np.ndarray, reward: float, next_obs: np.ndarray, term: bool, trunc: bool
+    ) -> None:
         self.act.append(action)
         self.rew.append(reward)
         self.obs.append(next_obs)

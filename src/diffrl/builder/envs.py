@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import gymnasium as gym
 
 
 class BuildError(RuntimeError):
@@ -24,7 +27,7 @@ class EnvInfo:
     max_episode_steps: int
 
 
-def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None):
+def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
     """`gym.make`, with unknown ids turned into a BuildError that suggests close names."""
     import gymnasium as gym
 

@@ -191,10 +191,7 @@ def build_datasets(
     it are kept. `train_overrides` may set random_steps, eval_every, eval_episodes, log_every.
     """
     levels = parse_levels(levels)
-    if transitions < 1:
-        raise BuildError(f"--transitions: expected at least 1, found {transitions}.")
-    if ref_episodes < 1:
-        raise BuildError(f"ref_episodes: expected at least 1, found {ref_episodes}.")
+    _check_counts(transitions, ref_episodes)
     info = describe_env(env_id, env_kwargs)
     cfg = default_train_config(sac_steps, seed, **train_overrides)
     cfg.check()
@@ -203,33 +200,77 @@ def build_datasets(
     work = work_dir(root, info, cfg)
     trainer = behaviour.Trainer(info, cfg, work, progress=progress)
     state = trainer.run()
+    refs = _checked_references(
+        env_id, work, info, state.actor, trainer.scale, ref_episodes, seed, progress
+    )
+    medium = choose_medium(behaviour.evaluations(work), refs["ref_min_score"])
+    builder = _LevelBuilder(
+        info, cfg, work, trainer.scale, state.actor, medium, transitions, n_envs
+    )
+    return [
+        _build_level(root, info, cfg, level, transitions, plan[level], builder, refs, progress)
+        for level in levels
+    ]
+
+
+def _check_counts(transitions: int, ref_episodes: int) -> None:
+    if transitions < 1:
+        raise BuildError(f"--transitions: expected at least 1, found {transitions}.")
+    if ref_episodes < 1:
+        raise BuildError(f"ref_episodes: expected at least 1, found {ref_episodes}.")
+
+
+def _checked_references(
+    env_id: str,
+    work: Path,
+    info: EnvInfo,
+    actor: Any,
+    scale: sac.ActionScale,
+    ref_episodes: int,
+    seed: int,
+    progress: bool,
+) -> dict[str, Any]:
+    """The reference returns, with a warning (at `build_datasets`' caller) when the final policy
+    is no better than random."""
     if progress:
         print(
             f"reference returns: random and final policy, {ref_episodes} episodes each", flush=True
         )
-    refs = reference_returns(work, info, state.actor, trainer.scale, ref_episodes, seed)
+    refs = reference_returns(work, info, actor, scale, ref_episodes, seed)
     if refs["ref_max_score"] <= refs["ref_min_score"]:
         warnings.warn(
             f"{env_id}: the final SAC policy (return {refs['ref_max_score']:.1f}) is no better "
             f"than random ({refs['ref_min_score']:.1f}); normalised scores will be meaningless. "
             f"Train longer (--sac-steps).",
-            stacklevel=2,
+            stacklevel=3,
         )
-    medium = choose_medium(behaviour.evaluations(work), refs["ref_min_score"])
-    builder = _LevelBuilder(
-        info, cfg, work, trainer.scale, state.actor, medium, transitions, n_envs
-    )
-    results = []
-    for level in levels:
-        ds_id = store.dataset_id(info.env_id, level)
-        if plan[level]:
-            extra = {"build_key": build_key(info, cfg, level, transitions)}
-            results.append(_write_level(root, ds_id, level, builder, refs, extra, progress))
-        else:
-            meta = store.read_metadata(root, ds_id) or {}
-            steps, episodes = meta["total_steps"], meta["total_episodes"]
-            results.append(BuildResult(ds_id, level, steps, episodes, False))
-    return results
+    return refs
+
+
+def _build_level(
+    root: Path,
+    info: EnvInfo,
+    cfg: behaviour.TrainConfig,
+    level: str,
+    transitions: int,
+    write: bool,
+    builder: _LevelBuilder,
+    refs: dict[str, Any],
+    progress: bool,
+) -> BuildResult:
+    """Write one level (`write`), or report the one this same build already wrote."""
+    ds_id = store.dataset_id(info.env_id, level)
+    if write:
+        extra = {"build_key": build_key(info, cfg, level, transitions)}
+        return _write_level(root, ds_id, level, builder, refs, extra, progress)
+    return _kept_level(root, ds_id, level)
+
+
+def _kept_level(root: Path, ds_id: str, level: str) -> BuildResult:
+    """A level already written by this same build: its sizes, from its metadata."""
+    meta = store.read_metadata(root, ds_id) or {}
+    steps, episodes = meta["total_steps"], meta["total_episodes"]
+    return BuildResult(ds_id, level, steps, episodes, False)
 
 
 def _write_level(

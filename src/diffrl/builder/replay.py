@@ -33,7 +33,15 @@ class Replay:
             "timeouts": np.zeros(capacity, bool),
         }
 
-    def add(self, obs, action, reward, next_obs, terminated: bool, truncated: bool) -> None:
+    def add(
+        self,
+        obs: np.ndarray,
+        action: np.ndarray,
+        reward: float,
+        next_obs: np.ndarray,
+        terminated: bool,
+        truncated: bool,
+    ) -> None:
         i = self.size
         d = self.data
         d["observations"][i], d["actions"][i], d["rewards"][i] = obs, action, reward

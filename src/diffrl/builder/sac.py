@@ -184,18 +184,24 @@ def learn_and_act(
     return state, action, metrics
 
 
-def stochastic_env_action(actor, obs: jax.Array, key: jax.Array, scale: ActionScale) -> jax.Array:
+def stochastic_env_action(
+    actor: Any, obs: jax.typing.ArrayLike, key: jax.Array, scale: ActionScale
+) -> jax.Array:
     """A tanh-Gaussian sample mapped to the env box (works for (S,) and (B, S) inputs)."""
     return to_env(scale, sample_action(actor, obs, key)[0])
 
 
 @jax.jit
-def jit_stochastic_action(actor, obs, key, scale: ActionScale) -> jax.Array:
+def jit_stochastic_action(
+    actor: Any, obs: jax.typing.ArrayLike, key: jax.Array, scale: ActionScale
+) -> jax.Array:
     return stochastic_env_action(actor, obs, key, scale)
 
 
 @jax.jit
-def jit_deterministic_action(actor, obs, scale: ActionScale) -> jax.Array:
+def jit_deterministic_action(
+    actor: Any, obs: jax.typing.ArrayLike, scale: ActionScale
+) -> jax.Array:
     return to_env(scale, deterministic_action(actor, obs))
 
 

@@ -49,6 +49,11 @@ class OfflineDataset:
 
     # -- validation -------------------------------------------------------------------------
     def _validate(self) -> None:
+        self._validate_shapes()
+        self._validate_dtypes_and_values()
+        self._validate_action_bounds()
+
+    def _validate_shapes(self) -> None:
         src = self.source
         for field in ("observations", "actions", "next_observations"):
             arr = getattr(self, field)
@@ -73,6 +78,9 @@ class OfflineDataset:
                 f"{self.observations.shape[1]} columns (as 'observations')",
                 f"{self.next_observations.shape[1]}",
             )
+
+    def _validate_dtypes_and_values(self) -> None:
+        src, n = self.source, len(self.observations)
         for field in ("observations", "actions", "rewards", "next_observations"):
             arr = getattr(self, field)
             if arr.dtype != np.float32:
@@ -83,6 +91,9 @@ class OfflineDataset:
         for field in ("terminals", "timeouts"):
             if getattr(self, field).dtype != np.bool_:
                 raise dataset_error(src, field, "dtype bool", str(getattr(self, field).dtype))
+
+    def _validate_action_bounds(self) -> None:
+        src = self.source
         if not self.action_low < self.action_high:
             raise dataset_error(
                 src, "action bounds", "low < high", f"[{self.action_low}, {self.action_high}]"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -39,13 +40,15 @@ def device_data(data: OfflineDataset) -> Batch:
     )
 
 
-def make_chunk_fn(agent: Agent, acfg: Any, spec: Spec, batch_size: int, length: int):
+def make_chunk_fn(
+    agent: Agent, acfg: Any, spec: Spec, batch_size: int, length: int
+) -> Callable[[Any, Batch, jax.Array], tuple[Any, dict]]:
     """jit(state, data, key) -> (state, metrics averaged over `length` updates)."""
 
-    def chunk(state, data: Batch, key):
+    def chunk(state: Any, data: Batch, key: jax.Array) -> tuple[Any, dict]:
         n = data.observations.shape[0]
 
-        def body(state, _):
+        def body(state: Any, _: None) -> tuple[Any, dict]:
             k_idx, k_upd = jax.random.split(jax.random.fold_in(key, state.step))
             idx = jax.random.randint(k_idx, (batch_size,), 0, n)
             batch = jax.tree.map(lambda x: x[idx], data)
