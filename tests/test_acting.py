@@ -20,6 +20,14 @@ from diffrl.agents import get_agent
 from diffrl.agents.api import Spec
 from diffrl.settings import SettingsError
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _fresh_compilations():
+    """Compile afresh: a module run earlier may have compiled ops under other XLA settings
+    (test_baselines turns most optimisations off), and bit-for-bit needs the default ones."""
+    jax.clear_caches()
+
+
 REFERENCE = np.load(Path(__file__).parent / "data" / "act_reference.npz")
 CASES = sorted(k for k in REFERENCE.files if k != "obs")
 SPEC = Spec(3, 2, 1.0)
