@@ -8,6 +8,7 @@ PRNGKey(2) and call indices 0 and 3. The wrapper must reproduce them exactly.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import jax
@@ -15,9 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from diffrl.acting import ActionChoice, choose, make_act_fn, select_candidates
+from diffrl.acting import choose, make_act_fn, select_candidates
 from diffrl.agents import get_agent
-from diffrl.agents.api import Spec
+from diffrl.agents.api import ActionChoice, Spec
 from diffrl.settings import SettingsError
 
 
@@ -76,12 +77,40 @@ def test_choice_is_typed() -> None:
     assert ActionChoice(candidates="8").candidates == 8
 
 
-def test_select_candidates_argmax_and_softmax() -> None:
-    q = jnp.asarray([[0.0, 5.0, 1.0], [9.0, 0.0, 0.0]])
-    actions = jnp.arange(12.0).reshape(2, 3, 2)
-    best = select_candidates(q, actions, "argmax", jax.random.PRNGKey(0))
-    np.testing.assert_array_equal(np.asarray(best), [[2.0, 3.0], [6.0, 7.0]])
-    # softmax at temperature 1: a Q gap of 50 makes the best candidate all but certain
-    picks = [select_candidates(q * 10, actions, "softmax", jax.random.PRNGKey(i))
-             for i in range(20)]
-    assert all(np.array_equal(np.asarray(p), np.asarray(best)) for p in picks)
+def _candidates(b, k, a):
+    # action entries encode (state, candidate) so the pick can be read back
+    return jnp.arange(b * k * a, dtype=jnp.float32).reshape(b, k, a)
+
+
+def test_select_candidates_argmax():
+    q = jnp.array([[0.1, 0.9, 0.3], [2.0, -1.0, 1.0]])
+    acts = _candidates(2, 3, 2)
+    out = select_candidates(q, acts, "argmax", jax.random.PRNGKey(0))
+    assert out.shape == (2, 2)
+    np.testing.assert_array_equal(out, np.stack([acts[0, 1], acts[1, 0]]))
+
+
+def test_select_candidates_softmax_behaviour():
+    b, k = 4000, 4
+    acts = _candidates(b, k, 1)
+
+    def picked(q, key):
+        out = np.asarray(select_candidates(q, acts, "softmax", key))[:, 0]
+        return (out.astype(int) - np.arange(b) * k).astype(int)  # candidate index per state
+
+    gap = jnp.tile(jnp.array([0.0, 1000.0, 0.0, 0.0]), (b, 1))
+    assert np.all(picked(gap, jax.random.PRNGKey(1)) == 1)  # huge Q gap: the best, always
+
+    equal = jnp.zeros((b, k))
+    counts = np.bincount(picked(equal, jax.random.PRNGKey(2)), minlength=k)
+    assert np.all(np.abs(counts - b / k) < 5 * math.sqrt(b / k))  # roughly uniform
+
+    probs = np.array([0.1, 0.2, 0.3, 0.4])  # temperature 1: P(i) = softmax(Q)_i
+    logq = jnp.tile(jnp.log(jnp.asarray(probs)), (b, 1))
+    freq = np.bincount(picked(logq, jax.random.PRNGKey(3)), minlength=k) / b
+    np.testing.assert_allclose(freq, probs, atol=0.03)
+
+
+def test_select_candidates_unknown_raises():
+    with pytest.raises(ValueError):
+        select_candidates(jnp.zeros((1, 2)), jnp.zeros((1, 2, 1)), "max", None)

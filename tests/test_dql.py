@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from runhelpers import random_batch
 
-from diffrl import acting, nets, optim
+from diffrl import acting, nets
 from diffrl.agents import common, dql
 from diffrl.agents.api import ActionChoice, Spec
 from diffrl.diffusion import policy as ddpm_policy
@@ -39,7 +39,7 @@ def _tree_equal(a, b):
     )
 
 
-# -- common: Bellman target, normalised Q loss, candidate selection -------------------------------
+# -- common: Bellman target, normalised Q loss -------------------------------
 def test_bellman_target_max_over_samples_then_min_over_heads():
     # B = 2 states, n = 3 next actions each; rows of target_q are [state0 × 3, state1 × 3]
     head0 = [1.0, 5.0, 2.0, 0.0, 0.0, 7.0]  # per-state max: 5, 7
@@ -80,46 +80,7 @@ def test_normalized_q_loss_random_head_and_stop_gradient():
         assert np.all(g[1 - i] == 0.0)  # the normaliser head is behind a stop-gradient
 
 
-def _candidates(b, k, a):
-    # action entries encode (state, candidate) so the pick can be read back
-    return jnp.arange(b * k * a, dtype=jnp.float32).reshape(b, k, a)
-
-
-def test_select_candidates_argmax():
-    q = jnp.array([[0.1, 0.9, 0.3], [2.0, -1.0, 1.0]])
-    acts = _candidates(2, 3, 2)
-    out = acting.select_candidates(q, acts, "argmax", jax.random.PRNGKey(0))
-    assert out.shape == (2, 2)
-    np.testing.assert_array_equal(out, np.stack([acts[0, 1], acts[1, 0]]))
-
-
-def test_select_candidates_softmax_behaviour():
-    b, k = 4000, 4
-    acts = _candidates(b, k, 1)
-
-    def picked(q, key):
-        out = np.asarray(acting.select_candidates(q, acts, "softmax", key))[:, 0]
-        return (out.astype(int) - np.arange(b) * k).astype(int)  # candidate index per state
-
-    gap = jnp.tile(jnp.array([0.0, 1000.0, 0.0, 0.0]), (b, 1))
-    assert np.all(picked(gap, jax.random.PRNGKey(1)) == 1)  # huge Q gap: the best, always
-
-    equal = jnp.zeros((b, k))
-    counts = np.bincount(picked(equal, jax.random.PRNGKey(2)), minlength=k)
-    assert np.all(np.abs(counts - b / k) < 5 * math.sqrt(b / k))  # roughly uniform
-
-    probs = np.array([0.1, 0.2, 0.3, 0.4])  # temperature 1: P(i) = softmax(Q)_i
-    logq = jnp.tile(jnp.log(jnp.asarray(probs)), (b, 1))
-    freq = np.bincount(picked(logq, jax.random.PRNGKey(3)), minlength=k) / b
-    np.testing.assert_allclose(freq, probs, atol=0.03)
-
-
-def test_select_candidates_unknown_raises():
-    with pytest.raises(ValueError):
-        acting.select_candidates(jnp.zeros((1, 2)), jnp.zeros((1, 2, 1)), "max", None)
-
-
-# -- common: learning-rate schedules, EMA, Polyak, Adam ------------------------------------------
+# -- learning-rate schedules as Diffusion-QL steps them ------------------------------------------
 def test_lr_schedule_reference_barely_moves():
     lr0 = 3e-4
     sched = dql.Config(mode="reference", total_steps=2_000_000).lr_schedule(lr0)
@@ -149,40 +110,6 @@ def test_lr_schedule_clean_is_per_step_cosine():
     flat = dql.Config(mode="clean", lr_decay=False).lr_schedule(lr0)
     assert float(flat(jnp.int32(10**6))) == pytest.approx(lr0)
     assert float(LRSchedule(lr0)(jnp.int32(7))) == pytest.approx(lr0)
-
-
-@pytest.mark.parametrize("warm_start", [False, True])
-def test_ema_step(warm_start):
-    ema = {"w": jnp.zeros(3)}
-    online = {"w": jnp.ones(3)}
-
-    def at(step, e=ema):
-        out = optim.ema_step(e, online, jnp.int32(step), 0.9, 5, 10, warm_start)
-        return np.asarray(out["w"])
-
-    before = 1.0 if warm_start else 0.0  # clean: follow the online weights; reference: keep init
-    for step in (0, 3, 5, 9):
-        np.testing.assert_array_equal(at(step), before)
-    np.testing.assert_allclose(at(10), 0.1)  # 0.9·ema + 0.1·online, from `start`, every 5
-    np.testing.assert_allclose(at(15), 0.1)
-    for step in (11, 12, 14, 16):
-        np.testing.assert_array_equal(at(step), 0.0)  # between updates: unchanged
-    np.testing.assert_allclose(at(20, {"w": jnp.full(3, 0.5)}), 0.55)
-
-
-def test_polyak():
-    out = optim.polyak({"a": jnp.array([2.0])}, {"a": jnp.array([4.0])}, 0.25)
-    np.testing.assert_allclose(out["a"], [2.5])
-
-
-def test_optimizer_step_clips_and_first_adam_step_is_lr_sign():
-    params = {"w": jnp.array([1.0, 1.0, 1.0])}
-    grads = {"w": jnp.array([300.0, -400.0, 0.0])}
-    tx = optim.adam(1.0)
-    new, _, gnorm = optim.optimizer_step(tx, grads, tx.init(params), params, jnp.float32(0.1))
-    assert float(gnorm) == pytest.approx(500.0)  # the raw norm, before clipping
-    np.testing.assert_allclose(new["w"], [0.9, 1.1, 1.0], rtol=1e-5)
-    assert len(optim.adam(0.0).init(params)) == 1  # gn ≤ 0: no clipping stage
 
 
 # -- the agent ------------------------------------------------------------------------------------
