@@ -98,7 +98,7 @@ class GymEvaluator:
             return None
         kwargs = data.env_kwargs if env_id == data.env_id else {}
         spec = EnvSpec(env_id, dict(kwargs), data.ref_min_score, data.ref_max_score)
-        choice = {k: getattr(cfg, k) for k in ("selection", "candidates", "policy_output")}
+        choice = cfg.action_given()  # the run's action choice, recorded with the evaluation
         return cls(spec, cfg.eval_episodes, cfg.seed + 100, choice)
 
     @classmethod

@@ -55,8 +55,9 @@ def evaluator_for(cfg: RunConfig, data: OfflineDataset | None, record: Any = Non
 
 def start(cfg: RunConfig, out: Path, data: OfflineDataset | None = None) -> Run:
     """A new run in `out` on the data `cfg` names (or `data`), with its evaluator."""
-    from diffrl.run import new_run
+    from diffrl.run import complete, new_run
 
+    cfg = complete(cfg)  # concrete action choice, for the evaluator's record too
     data = data if data is not None else training_data(cfg)
     return new_run(cfg, Path(out), data, evaluator_for(cfg, data))
 

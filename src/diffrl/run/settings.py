@@ -52,20 +52,17 @@ class RunConfig:
     policy_output: Literal["sample", "mean"] | None = None
     agent: dict[str, Any] = dataclasses.field(default_factory=dict)  # agent Config overrides
 
-    @pydantic.field_validator("algo")
+    @pydantic.field_validator("algo", "reward_transform")
     @classmethod
-    def _known_algo(cls, value: str) -> str:
-        if value not in ALGORITHMS:
-            raise ValueError(f"unknown algorithm; valid: {', '.join(sorted(ALGORITHMS))}")
-        return value
-
-    @pydantic.field_validator("reward_transform")
-    @classmethod
-    def _known_transform(cls, value: str) -> str:
+    def _known_name(cls, value: str, info: pydantic.ValidationInfo) -> str:
         from diffrl.data.transforms import REWARD_TRANSFORMS
 
-        if value not in REWARD_TRANSFORMS:
-            raise ValueError(f"unknown reward transform; valid: {', '.join(REWARD_TRANSFORMS)}")
+        what, valid = {
+            "algo": ("algorithm", sorted(ALGORITHMS)),
+            "reward_transform": ("reward transform", list(REWARD_TRANSFORMS)),
+        }[info.field_name]
+        if value not in valid:
+            raise ValueError(f"unknown {what}; valid: {', '.join(valid)}")
         return value
 
     def to_json(self) -> dict[str, Any]:
@@ -131,18 +128,15 @@ def complete(cfg: RunConfig, where: str = "settings") -> RunConfig:
     return dataclasses.replace(cfg, agent=typed, **choice.to_json())
 
 
-# settings that older runs stored with the agent; they belong to the run's action choice now
-_MOVED_TO_RUN = CHOICE_FIELDS
-
-
 def from_record(record: Mapping[str, Any], where: str) -> RunConfig:
-    """The RunConfig of a config.json's "run" entry (older runs: action choice moved over)."""
+    """The RunConfig of a config.json's "run" entry. Older runs stored the action choice with
+    the agent's settings; it is moved over to the run."""
     if not isinstance(record, Mapping):
         raise SettingsError(f"{where}: 'run' must be an object, found {type(record).__name__}")
     values = dict(record)
     agent = dict(values.get("agent") or {})
-    for key in _MOVED_TO_RUN:
-        if key in agent and values.get(key) is None:
-            values[key] = agent.pop(key)
-        agent.pop(key, None)
+    for key in CHOICE_FIELDS:
+        legacy = agent.pop(key, None)
+        if legacy is not None and values.get(key) is None:
+            values[key] = legacy
     return complete(parse(RunConfig, {**values, "agent": agent}, where), where)
