@@ -13,6 +13,14 @@ from diffrl.run import Run, RunConfig, execute, new_run
 from diffrl.runlog import TIMING_FIELDS, read_records
 
 
+def tiny_bandit_run(algo: str, agent_settings: dict, steps: int = 40, **changes) -> RunConfig:
+    """A short run on the `corners` bandit: evaluations every 20 steps, chunks of 10; `changes`
+    replace any field (`agent` too)."""
+    base = dict(algo=algo, dataset="bandit:corners", steps=steps, eval_every=20, batch_size=32,
+                steps_per_call=10, agent=dict(agent_settings))  # fmt: skip
+    return RunConfig(**{**base, **changes})
+
+
 def crash_at_second_eval(inner):
     """An evaluator that raises on its second call (a crash mid-run)."""
     calls = []

@@ -79,7 +79,15 @@ def test_a_scanned_chunk_updates_and_logs(agent_run):
     values = {k: float(v) for k, v in jax.device_get(metrics).items()}
     # a metric computed on only some steps (delayed actors, pretraining) is a mean over those
     assert all(np.isfinite(v) for v in values.values()), values
-    assert not _leaves_equal(state, new)
+    # the policy learned: with the same key, its actions move (the step counter alone is not it)
+    obs = data.observations[:8]
+    before = agent.sample(config, SPEC, state, obs, jax.random.PRNGKey(7))
+    after = agent.sample(config, SPEC, new, obs, jax.random.PRNGKey(7))
+    assert not np.array_equal(np.asarray(before), np.asarray(after))
+    if agent.q_value is not None:  # and so did the critic that ranks candidates
+        acts = data.actions[:8]
+        q0, q1 = agent.q_value(config, state, obs, acts), agent.q_value(config, new, obs, acts)
+        assert not np.array_equal(np.asarray(q0), np.asarray(q1))
 
 
 @pytest.mark.parametrize("ranked", [False, True])

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from runhelpers import crash_and_resume, random_batch, records_without_timing
+from runhelpers import crash_and_resume, random_batch, records_without_timing, tiny_bandit_run
 
 from diffrl import launch
 from diffrl.acting import policy_action
@@ -439,16 +439,7 @@ def test_presets():
 
 # -- through the training loop and the CLI --------------------------------------------------------
 def _td3bc_run(**changes) -> RunConfig:
-    base = dict(
-        algo="td3bc",
-        dataset="bandit:corners",
-        steps=40,
-        eval_every=20,
-        batch_size=32,
-        steps_per_call=10,
-        agent={"hidden": 16},
-    )
-    return RunConfig(**{**base, **changes})
+    return tiny_bandit_run("td3bc", {"hidden": 16}, **changes)
 
 
 def test_td3bc_killed_and_resumed_run_matches_uninterrupted(tmp_path):

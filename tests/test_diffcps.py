@@ -13,7 +13,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from runhelpers import assert_png_has_content, crash_and_resume, records_without_timing
+from runhelpers import (
+    assert_png_has_content,
+    crash_and_resume,
+    records_without_timing,
+    tiny_bandit_run,
+)
 
 from diffrl import launch
 from diffrl.agents import diffcps, dql, get_agent
@@ -174,17 +179,7 @@ def test_presets_cover_the_spec_table():
 
 # -- through the training loop ------------------------------------------------------------------
 def tiny_config(**changes) -> RunConfig:
-    base = dict(
-        algo="diffcps",
-        dataset="bandit:corners",
-        steps=40,
-        eval_every=20,
-        batch_size=32,
-        steps_per_call=10,
-        selection="none",
-        agent=dict(TINY),
-    )
-    return RunConfig(**{**base, **changes})
+    return tiny_bandit_run("diffcps", TINY, **{"selection": "none", **changes})
 
 
 @pytest.fixture

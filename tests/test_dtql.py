@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from runhelpers import crash_and_resume, records_without_timing
+from runhelpers import crash_and_resume, records_without_timing, tiny_bandit_run
 
 from diffrl import launch, nets
 from diffrl.acting import policy_action
@@ -18,7 +18,7 @@ from diffrl.agents import dtql, dtql_nets
 from diffrl.agents.api import ActionChoice, Batch, Spec
 from diffrl.cli import main
 from diffrl.presets import dtql as dtql_presets
-from diffrl.run import RunConfig, agent_config, resolve
+from diffrl.run import RunConfig, agent_config, resolve, split_settings
 from diffrl.run.settings import RUN_KEYS
 from diffrl.runlog import read_records
 
@@ -279,17 +279,9 @@ TINY_AGENT = {"hidden": 16, "pretrain_steps": 15, "selection": "softmax", "candi
 
 
 def _tiny_run_config() -> RunConfig:
-    return resolve(
-        dict(
-            algo="dtql",
-            dataset="bandit:corners",
-            steps=40,
-            eval_every=20,
-            batch_size=32,
-            steps_per_call=10,
-            **TINY_AGENT,
-        )
-    )
+    """The run the CLI fixture starts, with TINY_AGENT split into agent and run settings."""
+    run, agent = split_settings(TINY_AGENT)
+    return tiny_bandit_run("dtql", agent, **run)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import json
 import jax
 import numpy as np
 import pytest
-from runhelpers import crash_and_resume, records_without_timing
+from runhelpers import crash_and_resume, records_without_timing, tiny_bandit_run
 
 from diffrl import fileio, launch
 from diffrl.run import RunConfig, RunError, agent_config, execute, resolve
@@ -19,17 +19,7 @@ TINY = {"hidden": 16, "n_steps": 3}
 
 
 def tiny_config(**changes) -> RunConfig:
-    base = dict(
-        algo="dql",
-        dataset="bandit:corners",
-        steps=60,
-        eval_every=20,
-        batch_size=32,
-        steps_per_call=10,
-        selection="none",
-        agent=dict(TINY),
-    )
-    return RunConfig(**{**base, **changes})
+    return tiny_bandit_run("dql", TINY, **{"steps": 60, "selection": "none", **changes})
 
 
 @pytest.fixture(scope="module")
@@ -147,12 +137,11 @@ def test_bad_settings_are_one_line_errors(values, message):
     assert "\n" not in str(info.value) and str(info.value).startswith("diffrl train")
 
 
-@pytest.mark.parametrize("value", ["true", "1", "True"])
-def test_booleans_accept_true_and_1(value):
-    assert resolve({"dataset": "x.npz", "max_q_backup": value}).agent["max_q_backup"] is True
-    false = {"false": False, "0": False}
-    for text, want in false.items():
-        assert resolve({"dataset": "x.npz", "max_q_backup": text}).agent["max_q_backup"] is want
+@pytest.mark.parametrize(
+    ("text", "want"), [("true", True), ("1", True), ("True", True), ("false", False), ("0", False)]
+)
+def test_booleans_accept_true_false_1_0(text, want):
+    assert resolve({"dataset": "x.npz", "max_q_backup": text}).agent["max_q_backup"] is want
 
 
 def test_ranking_is_refused_for_agents_without_q():
@@ -188,18 +177,29 @@ def test_config_json_with_bad_values_is_refused(uninterrupted, tmp_path):
         launch.reopen(bad)
 
 
-def test_reopen_needs_no_training_data(uninterrupted, monkeypatch):
-    out, summary = uninterrupted
+def test_reopen_needs_no_training_data(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data.npz"  # a file dataset: reopening must not read it again
+    f32 = np.float32
+    np.savez(data, observations=rng.normal(size=(64, 3)).astype(f32),
+             actions=rng.uniform(-1, 1, (64, 2)).astype(f32),
+             rewards=rng.normal(size=64).astype(f32), terminals=np.zeros(64, bool))  # fmt: skip
+    cfg = RunConfig(algo="bc", dataset=str(data), steps=10, eval_every=10, batch_size=8,
+                    steps_per_call=5, agent={"hidden": 8})  # fmt: skip
+    execute(launch.start(cfg, tmp_path / "run"), progress=False)
 
     def no_loading(*args, **kwargs):
         raise AssertionError("the training data was loaded")
 
     monkeypatch.setattr(launch, "load_dataset", no_loading)
-    run = launch.reopen(out)
-    assert run.data is None and run.spec.action_dim == 2
-    state = run.load_state(60)
+    data.unlink()  # and it may be gone by now
+    run = launch.reopen(tmp_path / "run")
+    assert run.data is None and run.spec == (3, 2, 1.0)
+    state = run.load_state(10)
     obs = np.zeros((5, run.spec.obs_dim), np.float32)
     assert run.act(state, obs, jax.random.PRNGKey(0)).shape == (5, 2)
+    with pytest.raises(AssertionError, match="the training data was loaded"):
+        launch.resume(tmp_path / "run")  # training on needs the data: the guard is live
 
 
 def test_unknown_agent_setting_is_a_clear_error():
