@@ -36,3 +36,16 @@ def finished(tmp_path_factory):
     jobs = tiny_bench_jobs(["bandit:corners"], seeds=(0, 1)) + tiny_bench_jobs(["missing.npz"])
     statuses = [bench.run_job(job, str(out)) for job in jobs]
     return out, jobs, statuses
+
+
+@pytest.fixture(scope="module")
+def fast_compiles():
+    """Compile without most XLA optimisations in a module (half the compile time; its programs
+    are tiny) and restore the setting afterwards. A module opts in with
+    `pytestmark = pytest.mark.usefixtures("fast_compiles")`."""
+    import jax
+
+    before = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", before)

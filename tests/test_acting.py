@@ -8,6 +8,7 @@ PRNGKey(2) and call indices 0 and 3. The wrapper must reproduce them exactly.
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -34,18 +35,28 @@ CASES = sorted(k for k in REFERENCE.files if k != "obs")
 SPEC = Spec(3, 2, 1.0)
 
 
+@functools.cache
+def _state(name: str):
+    """The state every recorded case acted with: default Config, initialised from PRNGKey(1)."""
+    agent = get_agent(name)
+    return agent.init(agent.Config(), SPEC, jax.random.PRNGKey(1))
+
+
+@functools.cache
+def _act(name: str, output: str, selection: str, candidates: int):
+    """One act function per choice: both call indices of a case share its compilation."""
+    agent = get_agent(name)
+    given = {"selection": selection, "candidates": candidates}
+    if output != "-":
+        given["policy_output"] = output
+    return make_act_fn(agent, agent.Config(), SPEC, choose(agent, given, "test"))
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_wrapper_reproduces_the_old_act(case: str) -> None:
     name, output, selection, candidates, index = case.split("|")
-    agent = get_agent(name)
-    given = {"selection": selection, "candidates": int(candidates)}
-    if output != "-":
-        given["policy_output"] = output
-    choice = choose(agent, given, "test")
-    config = agent.Config()
-    state = agent.init(config, SPEC, jax.random.PRNGKey(1))
-    act = make_act_fn(agent, config, SPEC, choice)
-    actions = act(state, jnp.asarray(REFERENCE["obs"]), jax.random.PRNGKey(2), int(index))
+    act = _act(name, output, selection, int(candidates))
+    actions = act(_state(name), jnp.asarray(REFERENCE["obs"]), jax.random.PRNGKey(2), int(index))
     np.testing.assert_array_equal(np.asarray(actions), REFERENCE[case])
 
 

@@ -33,6 +33,7 @@ TINY = {  # the smallest networks that still exercise every part of an agent
     "iql": {"hidden": 16},
 }
 CHUNK = 4
+pytestmark = pytest.mark.usefixtures("fast_compiles")  # tiny programs (tests/conftest.py)
 
 
 def _leaves_equal(a, b) -> bool:
@@ -81,8 +82,9 @@ def test_a_scanned_chunk_updates_and_logs(agent_run):
     assert all(np.isfinite(v) for v in values.values()), values
     # the policy learned: with the same key, its actions move (the step counter alone is not it)
     obs = data.observations[:8]
-    before = agent.sample(config, SPEC, state, obs, jax.random.PRNGKey(7))
-    after = agent.sample(config, SPEC, new, obs, jax.random.PRNGKey(7))
+    sample = jax.jit(agent.sample, static_argnums=(0, 1))
+    before = sample(config, SPEC, state, obs, jax.random.PRNGKey(7))
+    after = sample(config, SPEC, new, obs, jax.random.PRNGKey(7))
     assert not np.array_equal(np.asarray(before), np.asarray(after))
     if agent.q_value is not None:  # and so did the critic that ranks candidates
         acts = data.actions[:8]

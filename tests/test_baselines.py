@@ -62,14 +62,7 @@ def _close(a, b, **tol) -> bool:
     return all(np.allclose(np.asarray(x), np.asarray(y), **tol) for x, y in pairs)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _fast_compiles():
-    """Compile without most XLA optimisations in this module (half the compile time; the
-    programs here are tiny) and restore the setting afterwards."""
-    before = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", before)
+pytestmark = pytest.mark.usefixtures("fast_compiles")  # tiny programs (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

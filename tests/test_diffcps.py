@@ -32,6 +32,8 @@ from diffrl.run import loop as run_loop
 from diffrl.run.settings import RUN_KEYS
 from diffrl.runlog import read_records
 
+pytestmark = pytest.mark.usefixtures("fast_compiles")  # tiny programs (tests/conftest.py)
+
 SPEC = Spec(obs_dim=2, action_dim=2, max_action=1.0)
 # a fast λ (lr 1e-2) so that its moves are visible after a few updates; λ starts just above λ_min
 CFG = diffcps.Config(hidden=16, n_steps=3, lambda_lr=1e-2, lambda_init=0.31, lambda_min=0.3)

@@ -22,6 +22,8 @@ from diffrl.run import RunConfig, agent_config, resolve, split_settings
 from diffrl.run.settings import RUN_KEYS
 from diffrl.runlog import read_records
 
+pytestmark = pytest.mark.usefixtures("fast_compiles")  # tiny programs (tests/conftest.py)
+
 # the bandit data set's sizes, so that the end-to-end runs reuse the compiled init ops
 SPEC = Spec(obs_dim=2, action_dim=2, max_action=2.0)
 S, A = SPEC.obs_dim, SPEC.action_dim

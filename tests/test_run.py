@@ -15,6 +15,8 @@ from diffrl.run import RunConfig, RunError, agent_config, execute, resolve
 from diffrl.runlog import read_records
 from diffrl.settings import SettingsError
 
+pytestmark = pytest.mark.usefixtures("fast_compiles")  # tiny programs (tests/conftest.py)
+
 TINY = {"hidden": 16, "n_steps": 3}
 
 
@@ -41,8 +43,11 @@ def test_run_directory_contents(uninterrupted):
     assert [r["step"] for r in records if r["kind"] == "eval"] == [20, 40, 60]
     train_steps = [r["step"] for r in records if r["kind"] == "train"]
     assert train_steps == list(range(10, 61, 10))
-    assert all(np.isfinite(r["critic_loss"]) and r["steps_per_s"] > 0 for r in records
-               if r["kind"] == "train")
+    assert all(
+        np.isfinite(r["critic_loss"]) and r["steps_per_s"] > 0
+        for r in records
+        if r["kind"] == "train"
+    )
     for rule in ("final", "best", "offline_selected"):
         assert summary[rule] is not None and "score" in summary[rule]
     assert summary["final"]["step"] == 60
