@@ -16,6 +16,8 @@ import pytest
 import diffrl
 from diffrl.cli import main
 
+pytestmark = pytest.mark.usefixtures("fast_compiles")  # tiny programs (tests/conftest.py)
+
 TINY = ["--set", "hidden=16", "--set", "n_steps=2", "--set", "candidates=4"]
 
 
@@ -150,15 +152,15 @@ def test_bad_settings_are_one_clear_line(tmp_path, capsys):
 
 def test_set_values_are_typed_in_config_json(tmp_path):
     out = tmp_path / "typed"
-    code = main(["train", "--dataset", "bandit:corners", "--steps", "10", "--eval-every", "10",
-                 "--steps-per-call", "5", "--batch-size", "8", "--quiet", "--out", str(out),
-                 "--set", "lr_decay=false", "--set", "hidden=8", "--set", "n_steps=2",
-                 "--set", "candidates=3"])  # fmt: skip
+    code = main(["train", "--algo", "diffbc", "--dataset", "bandit:corners", "--steps", "10",
+                 "--eval-every", "10", "--steps-per-call", "5", "--batch-size", "8", "--quiet",
+                 "--out", str(out), "--set", "lr_decay=false", "--set", "hidden=8",
+                 "--set", "n_steps=2", "--set", "candidates=3"])  # fmt: skip
     assert code == 0
     config = json.loads((out / "config.json").read_text())
     assert config["run"]["agent"] == {"lr_decay": False, "hidden": 8, "n_steps": 2}
     assert config["agent"]["lr_decay"] is False  # "false" is no longer a truthy string
-    assert (config["run"]["selection"], config["run"]["candidates"]) == ("softmax", 3)
+    assert config["run"]["candidates"] == 3  # a run setting given by --set (default 1), typed
 
 
 def test_data_commands_are_part_of_diffrl(tmp_path, capsys):
