@@ -148,11 +148,6 @@ def updated(state0, batch):
     return update(CFG, SPEC, state0, batch, jax.random.PRNGKey(2))
 
 
-def test_update_is_its_three_steps(state0, batch, updated):
-    again = _update_eta(state0, batch, jax.random.PRNGKey(2), CFG.eta)
-    assert _tree_allclose(again[0], updated[0], rtol=1e-6, atol=1e-7)
-
-
 def test_init_shapes(state0):
     a, s, h = SPEC.action_dim, SPEC.obs_dim, CFG.hidden
     assert state0.actor["trunk"]["l0"]["w"].shape == (a + nets.TIME_DIM + s, h)
@@ -211,6 +206,7 @@ def test_update_changes_actor_and_critic_and_polyaks_target(state0, updated):
 
 
 def test_update_is_deterministic_in_key(state0, batch, updated):
+    # dql.update itself and its three steps with η traced: the same key, the same state
     again = _update_eta(state0, batch, jax.random.PRNGKey(2), CFG.eta)
     assert _tree_equal(again[0], updated[0])
     other = _update_eta(state0, batch, jax.random.PRNGKey(9), CFG.eta)
