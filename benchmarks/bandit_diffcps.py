@@ -60,17 +60,19 @@ KAPPA = {"circle": 0.19, "corners": 0.25}
 
 
 def run_config(task: str, steps: int, seed: int, agent: dict[str, Any]) -> RunConfig:
-    return resolve(dict(
-        algo="diffcps",
-        dataset=f"bandit:{task}",
-        steps=steps,
-        seed=seed,
-        batch_size=100,  # the released toy script's batch size
-        eval_every=max(1, steps // 4),
-        steps_per_call=500,
-        mode="clean",
-        **agent,
-    ))
+    return resolve(
+        dict(
+            algo="diffcps",
+            dataset=f"bandit:{task}",
+            steps=steps,
+            seed=seed,
+            batch_size=100,  # the released toy script's batch size
+            eval_every=max(1, steps // 4),
+            steps_per_call=500,
+            mode="clean",
+            **agent,
+        )
+    )
 
 
 def plain_samples(run: Run, state: Any) -> np.ndarray:
@@ -83,17 +85,17 @@ def plain_samples(run: Run, state: Any) -> np.ndarray:
 def constraint_summary(run_dir: Path, last: int = 4) -> dict[str, float]:
     """λ at the end, and L_bc and the violation rate over the last `last` logged chunks."""
     rows = [r for r in read_records(run_dir / "metrics.jsonl") if r["kind"] == "train"]
-    rows = [r for r in rows if r.get("lambda") is not None]  # chunks with policy steps
+    rows = [r for r in rows if r.get("dual/lambda") is not None]  # chunks with policy steps
 
     def mean(name: str, part: list[dict]) -> float:
         return float(np.mean([r[name] for r in part]))
 
     return {
-        "lambda_final": rows[-1]["lambda"],
-        "lambda_used_final": rows[-1]["lambda_used"],
-        "bc_loss_tail": mean("bc_loss", rows[-last:]),
-        "violation_rate_tail": mean("constraint_violated", rows[-last:]),
-        "violation_rate_all": mean("constraint_violated", rows),
+        "lambda_final": rows[-1]["dual/lambda"],
+        "lambda_used_final": rows[-1]["dual/lambda_used"],
+        "bc_loss_tail": mean("actor/bc_loss", rows[-last:]),
+        "violation_rate_tail": mean("dual/constraint_violated", rows[-last:]),
+        "violation_rate_all": mean("dual/constraint_violated", rows),
     }
 
 
@@ -145,8 +147,13 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--kappa-circle", dest="kappa_circle", type=float)
     p.add_argument("--kappa-corners", dest="kappa_corners", type=float)
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="agent setting override (all tasks)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="agent setting override (all tasks)",
+    )
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     overrides = parse_set(args.set)

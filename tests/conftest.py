@@ -49,3 +49,21 @@ def fast_compiles():
     jax.config.update("jax_disable_most_optimizations", True)
     yield
     jax.config.update("jax_disable_most_optimizations", before)
+
+
+@pytest.fixture(scope="module")
+def batch(request):
+    """A batch of 16 random transitions for the module's `SPEC` (modules may define their own)."""
+    from runhelpers import random_batch
+
+    return random_batch(request.module.SPEC, 1, 16)
+
+
+@pytest.fixture(scope="module")
+def trained(request, batch):
+    """The module's `AGENT` with config `CFG`: the initial state and (state, metrics) after one
+    and after two updates, in one compilation."""
+    from runhelpers import init_and_two_updates
+
+    module = request.module
+    return init_and_two_updates(module.AGENT, module.CFG, module.SPEC, batch)

@@ -1,9 +1,10 @@
-"""Helpers shared by the tests that kill and resume runs."""
+"""Helpers shared by the tests: tiny runs, killed and resumed runs, batches, tree comparisons."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -109,3 +110,60 @@ def tiny_bench_jobs(datasets: list[str], seeds: tuple[int, ...] = (0,)) -> list:
     return bench.make_jobs(
         ["dtql"], datasets, list(seeds), steps=40, eval_every=20, sets=BENCH_TINY
     )
+
+
+def tree_changed(a, b) -> bool:
+    """Every leaf of `b` differs from the same leaf of `a`."""
+    pairs = zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    return all(not np.array_equal(np.asarray(x), np.asarray(y)) for x, y in pairs)
+
+
+def tree_equal(a, b) -> bool:
+    pairs = zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    return all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in pairs)
+
+
+def tree_close(a, b, **tol) -> bool:
+    pairs = zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    return all(np.allclose(np.asarray(x), np.asarray(y), **tol) for x, y in pairs)
+
+
+def init_and_two_updates(agent, config, spec, batch: Batch):
+    """init, then two updates (so that TD3+BC's delayed actor step has run), in one program:
+    the initial state and (state, metrics) after one and after two updates."""
+
+    def run(key):
+        s0 = agent.init(config, spec, key)
+
+        def body(s, k):
+            s, m = agent.update(config, spec, s, batch, k)
+            return s, (s, m)
+
+        _, (states, metrics) = jax.lax.scan(body, s0, jax.random.split(key, 2))
+        return s0, states, metrics
+
+    s0, states, metrics = jax.jit(run)(jax.random.PRNGKey(0))
+    pick = [jax.tree.map(lambda x, i=i: x[i], (states, metrics)) for i in (0, 1)]
+    return s0, pick[0], pick[1]
+
+
+def assert_trains(trained, fields: tuple[str, ...], nan_at_first_step: tuple[str, ...] = ()):
+    """After two updates every leaf of `fields` moved and every metric is a finite scalar
+    (after the first update, metrics in `nan_at_first_step` may be NaN: not computed yet)."""
+    s0, (s1, m1), (s2, m2) = trained
+    assert int(s1.step) == 1 and int(s2.step) == 2
+    assert jax.tree.structure(s2) == jax.tree.structure(s0)
+    for field in fields:
+        assert tree_changed(getattr(s0, field), getattr(s2, field)), field
+    for key, value in m2.items():
+        assert np.shape(value) == () and np.isfinite(float(value)), key
+    for key, value in m1.items():
+        assert key in nan_at_first_step or np.isfinite(float(value)), key
+
+
+def assert_registered(agent, name: str, with_data: bool, q_value: bool) -> None:
+    """`name` resolves to `agent`, which ranks by its BC loss and has the optional hooks given."""
+    from diffrl.agents import get_agent
+
+    assert get_agent(name) is agent and agent.selection_metric == "actor/bc_loss"
+    assert (agent.with_data is not None) is with_data and (agent.q_value is not None) is q_value

@@ -94,8 +94,10 @@ def test_a_preset_applies_to_the_algorithms_that_have_it():
 
 def test_the_bench_package_and_the_cli_do_not_import_each_other():
     env = {**os.environ, "PYTHONPATH": str(Path(diffrl.__file__).parents[1])}  # tree under test
-    code = ("import importlib, sys; importlib.import_module(sys.argv[1]); "
-            "print(sys.argv[2] in sys.modules)")
+    code = (
+        "import importlib, sys; importlib.import_module(sys.argv[1]); "
+        "print(sys.argv[2] in sys.modules)"
+    )
     for module, other in (("diffrl.bench", "diffrl.cli"), ("diffrl.cli", "diffrl.bench")):
         proc = subprocess.run([sys.executable, "-c", code, module, other], capture_output=True,
                               text=True, env=env, check=True)  # fmt: skip

@@ -42,10 +42,31 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     data = write_hopper_file(root / "tiny-hopper.hdf5")
     out = root / "run"
-    code = main(["train", "--algo", "dql", "--dataset", str(data), "--env", "Hopper-v4",
-                 "--steps", "20", "--eval-every", "10", "--eval-episodes", "1",
-                 "--steps-per-call", "10", "--batch-size", "16", "--out", str(out), "--quiet",
-                 *TINY])
+    code = main(
+        [
+            "train",
+            "--algo",
+            "dql",
+            "--dataset",
+            str(data),
+            "--env",
+            "Hopper-v4",
+            "--steps",
+            "20",
+            "--eval-every",
+            "10",
+            "--eval-episodes",
+            "1",
+            "--steps-per-call",
+            "10",
+            "--batch-size",
+            "16",
+            "--out",
+            str(out),
+            "--quiet",
+            *TINY,
+        ]
+    )
     assert code == 0
     return data, out
 
@@ -122,8 +143,12 @@ def test_console_script_is_installed():
         pytest.skip("package not installed with pip (run `pip install -e .`)")
     proc = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True)
     assert "demo" in proc.stdout and "train" in proc.stdout
-    proc = subprocess.run([sys.executable, "-m", "diffrl.cli", "info", "bandit:corners",
-                           "--json"], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "diffrl.cli", "info", "bandit:corners", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(proc.stdout)["transitions"] == 10_000
 
 
@@ -133,19 +158,31 @@ def test_bad_settings_are_one_clear_line(tmp_path, capsys):
     out = tmp_path / "r"
     assert main(["train", "--dataset", "bandit:corners", "--steps", "0", "--out", str(out)]) == 2
     assert "setting 'steps': Input should be greater than 0; found 0" in capsys.readouterr().err
-    assert main(["train", "--dataset", "bandit:corners", "--set", "etta=1", "--out",
-                 str(out)]) == 2
+    assert main(["train", "--dataset", "bandit:corners", "--set", "etta=1", "--out", str(out)]) == 2
     assert "dql: unknown setting 'etta'; valid settings:" in capsys.readouterr().err
-    for bad, says in (("hidden=1.5", "setting 'hidden': Input should be a valid integer"),
-                      ("actor_lr=fast", "setting 'actor_lr': Input should be a valid number"),
-                      ("gamma=1.01", "setting 'gamma': Input should be less than or equal to 1"),
-                      ("selection=best", "Input should be 'none', 'softmax' or 'argmax'")):
-        assert main(["train", "--dataset", "bandit:corners", "--set", bad, "--out",
-                     str(out)]) == 2
+    for bad, says in (
+        ("hidden=1.5", "setting 'hidden': Input should be a valid integer"),
+        ("actor_lr=fast", "setting 'actor_lr': Input should be a valid number"),
+        ("gamma=1.01", "setting 'gamma': Input should be less than or equal to 1"),
+        ("selection=best", "Input should be 'none', 'softmax' or 'argmax'"),
+    ):
+        assert main(["train", "--dataset", "bandit:corners", "--set", bad, "--out", str(out)]) == 2
         err = capsys.readouterr().err
         assert says in err and err.count("\n") == 1, err  # one line, no traceback
-    assert main(["train", "--dataset", "bandit:corners", "--preset", "hopper-mediun-v2",
-                 "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "bandit:corners",
+                "--preset",
+                "hopper-mediun-v2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert "unknown dql preset" in capsys.readouterr().err
     assert not out.exists()  # every refusal came before anything was written
 
@@ -209,17 +246,3 @@ def test_light_commands_do_not_import_jax_or_ray(tmp_path):
     assert proc.returncode == 2 and "missing.npz" in proc.stderr  # the error path stays light
     heavy, proc = _heavy_imports_of(["info", str(npz), "--json"])
     assert proc.returncode == 0 and '"transitions": 5' in proc.stdout
-
-
-def test_preset_and_directory_names_of_dataset_specs(tmp_path):
-    from diffrl.names import dataset_slug
-    from diffrl.presets import preset_name_for_dataset
-
-    assert preset_name_for_dataset("d4rl:hopper-medium-v2") == "hopper-medium-v2"
-    assert preset_name_for_dataset(str(tmp_path / "walker2d-medium-replay-v2.hdf5")) == (
-        "walker2d-medium-replay-v2"
-    )
-    assert preset_name_for_dataset(str(tmp_path / "tiny-hopper.hdf5")) is None
-    assert preset_name_for_dataset("minari:diffrl/hopper-v5/medium-v0") is None
-    assert dataset_slug("d4rl:hopper-medium-v2") == "hopper-medium-v2"
-    assert dataset_slug(str(tmp_path / "tiny-hopper.hdf5")) == "tiny-hopper"

@@ -25,11 +25,9 @@ from diffrl.agents import diffcps, dql, get_agent
 from diffrl.agents.api import Batch, Spec
 from diffrl.cli import main
 from diffrl.plots import plot_constraint
-from diffrl.presets import get_preset, preset_names
-from diffrl.run import RunConfig, agent_config, execute, resolve
+from diffrl.run import RunConfig, execute
 from diffrl.run import directory as run_directory
 from diffrl.run import loop as run_loop
-from diffrl.run.settings import RUN_KEYS
 from diffrl.runlog import read_records
 
 pytestmark = pytest.mark.usefixtures("fast_compiles")  # tiny programs (tests/conftest.py)
@@ -91,11 +89,11 @@ def test_config_validation():
 def test_lambda_rises_while_violated_and_falls_while_satisfied(state0, runs):
     (up, m_up), (down, m_down) = runs[0.0], runs[1000.0]
     lam0 = float(state0.lam)
-    policy = np.asarray(m_up["policy_update"]) == 1.0
-    lam_up = np.asarray(m_up["lambda"])[policy]
-    lam_down = np.asarray(m_down["lambda"])[policy]
-    assert np.all(np.asarray(m_up["constraint_violated"])[policy] == 1.0)
-    assert np.all(np.asarray(m_down["constraint_violated"])[policy] == 0.0)
+    policy = np.asarray(m_up["train/policy_update"]) == 1.0
+    lam_up = np.asarray(m_up["dual/lambda"])[policy]
+    lam_down = np.asarray(m_down["dual/lambda"])[policy]
+    assert np.all(np.asarray(m_up["dual/constraint_violated"])[policy] == 1.0)
+    assert np.all(np.asarray(m_down["dual/constraint_violated"])[policy] == 0.0)
     assert np.all(np.diff(np.concatenate([[lam0], lam_up])) > 0)  # every policy step: up
     assert np.all(np.diff(np.concatenate([[lam0], lam_down])) < 0)  # every policy step: down
     # Adam's steps on a gradient of constant sign are ≈ lr each
@@ -103,18 +101,18 @@ def test_lambda_rises_while_violated_and_falls_while_satisfied(state0, runs):
     assert float(up.lam) - lam0 == pytest.approx(n_policy * CFG.lambda_lr, rel=0.05)
     assert lam0 - float(down.lam) == pytest.approx(n_policy * CFG.lambda_lr, rel=0.05)
     # reference mode: λ's rate is the legacy per-evaluation cosine, i.e. constant this early
-    np.testing.assert_allclose(np.asarray(m_up["lambda_lr"])[policy], CFG.lambda_lr, rtol=1e-6)
-    bc = np.asarray(m_up["bc_loss"])[policy]
-    np.testing.assert_allclose(np.asarray(m_up["bc_minus_kappa"])[policy], bc, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(m_up["dual/lr"])[policy], CFG.lambda_lr, rtol=1e-6)
+    bc = np.asarray(m_up["actor/bc_loss"])[policy]
+    np.testing.assert_allclose(np.asarray(m_up["dual/bc_minus_kappa"])[policy], bc, rtol=1e-6)
 
 
 def test_stored_lambda_is_not_projected(runs):
     down, m_down = runs[1000.0]
     # λ started 0.01 above λ_min and took 4 steps of ≈ 0.01 down: the stored value is below λ_min
     assert float(down.lam) < CFG.lambda_min
-    policy = np.asarray(m_down["policy_update"]) == 1.0
-    lam_before = np.concatenate([[CFG.lambda_init], np.asarray(m_down["lambda"])[policy][:-1]])
-    used = np.asarray(m_down["lambda_used"])[policy]
+    policy = np.asarray(m_down["train/policy_update"]) == 1.0
+    lam_before = np.concatenate([[CFG.lambda_init], np.asarray(m_down["dual/lambda"])[policy][:-1]])
+    used = np.asarray(m_down["dual/lambda_used"])[policy]
     np.testing.assert_allclose(used, np.maximum(lam_before, CFG.lambda_min), rtol=1e-6)
     assert used[-1] == pytest.approx(CFG.lambda_min)  # clamped where it is used
 
@@ -123,13 +121,20 @@ def test_actor_updates_every_policy_freq_steps(state0, runs):
     state, metrics = runs[0.0]
     assert int(state.step) == N_UPDATES
     assert int(state.actor_updates) == N_UPDATES // CFG.policy_freq
-    flags = np.asarray(metrics["policy_update"])
+    flags = np.asarray(metrics["train/policy_update"])
     np.testing.assert_array_equal(flags, np.arange(N_UPDATES) % CFG.policy_freq == 0)
-    for name in ("actor_loss", "bc_loss", "q_loss", "lambda", "lambda_used", "bc_minus_kappa"):
+    for name in (
+        "actor/loss",
+        "actor/bc_loss",
+        "actor/q_loss",
+        "dual/lambda",
+        "dual/lambda_used",
+        "dual/bc_minus_kappa",
+    ):
         values = np.asarray(metrics[name])
         assert np.all(np.isfinite(values[flags == 1])), name
         assert np.all(np.isnan(values[flags == 0])), name  # NaN off policy steps
-    assert np.all(np.isfinite(np.asarray(metrics["critic_loss"])))  # the critic: every step
+    assert np.all(np.isfinite(np.asarray(metrics["critic/loss"])))  # the critic: every step
     # the actor and λ change only on policy steps; the critic changes on every step
     assert not np.array_equal(state.actor["trunk"]["l0"]["w"], state0.actor["trunk"]["l0"]["w"])
 
@@ -150,33 +155,14 @@ def test_clamp_bounds_in_the_actor_loss(state0, lam, bound):
     ours, at_bound, metrics = _policy_vs_dql(*args, jnp.float32(bound))
     for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(at_bound), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
-    assert float(metrics["lambda_used"]) == pytest.approx(bound)
-    assert float(metrics["actor_loss"]) == pytest.approx(
-        bound * float(metrics["bc_loss"]) + float(metrics["q_loss"]), rel=1e-5
+    assert float(metrics["dual/lambda_used"]) == pytest.approx(bound)
+    assert float(metrics["actor/loss"]) == pytest.approx(
+        bound * float(metrics["actor/bc_loss"]) + float(metrics["actor/q_loss"]), rel=1e-5
     )
     if lam < 0:  # a negative raw λ would push L_bc up: a different step
         _, at_raw, _ = _policy_vs_dql(*args, jnp.float32(lam))
         leaves = zip(jax.tree.leaves(ours), jax.tree.leaves(at_raw), strict=True)
         assert not all(np.allclose(a, b) for a, b in leaves)
-
-
-def test_presets_cover_the_spec_table():
-    names = preset_names("diffcps")
-    assert len(names) == 15
-    assert get_preset("diffcps", "walker2d-medium-v2")["kappa"] == 0.03
-    large = get_preset("diffcps", "antmaze-large-play-v0")
-    assert large["policy_freq"] == 4 and large["lambda_min"] == 0.3
-    assert large["lambda_init"] == 0.5 and large["max_q_backup"] is True
-    fields = {f.name for f in dataclasses.fields(diffcps.Config)} | set(RUN_KEYS)
-    for name in names:
-        preset = get_preset("diffcps", name)
-        assert set(preset) - {"epochs"} <= fields, name
-        dql_row = get_preset("dql", name)
-        for col in ("actor_lr", "max_q_backup", "reward_transform", "epochs", "grad_norm"):
-            assert preset[col] == dql_row[col], (name, col)
-    cfg = resolve({"algo": "diffcps", "dataset": "d4rl:hopper-medium-v2", "steps": 10})
-    assert cfg.agent["kappa"] == 0.05 and cfg.steps == 10
-    assert agent_config(cfg).kappa == 0.05
 
 
 # -- through the training loop ------------------------------------------------------------------
@@ -223,8 +209,8 @@ def test_killed_and_resumed_run_matches_uninterrupted(tmp_path, shared_compilati
     assert counts and all(int(c) == 20 for c in counts)
 
     train_records = [r for r in full if r["kind"] == "train"]
-    assert all(r["policy_update"] == pytest.approx(0.5) for r in train_records)
-    assert all(0.0 <= r["constraint_violated"] <= 1.0 for r in train_records)
+    assert all(r["train/policy_update"] == pytest.approx(0.5) for r in train_records)
+    assert all(0.0 <= r["dual/constraint_violated"] <= 1.0 for r in train_records)
     png = plot_constraint(full_out)
     assert png.name == "constraint.png"
     assert assert_png_has_content(png, 1100, 320) == (1100, 320)
@@ -246,10 +232,10 @@ def test_cli_train_diffcps_on_circle(tmp_path, capsys):
     config = json.loads((out / "config.json").read_text())
     assert config["agent"]["kappa"] == 0.5 and config["agent"]["mode"] == "clean"
     records = [r for r in read_records(out / "metrics.jsonl") if r["kind"] == "train"]
-    assert all("lambda" in r and "bc_minus_kappa" in r for r in records)
+    assert all("dual/lambda" in r and "dual/bc_minus_kappa" in r for r in records)
     # clean mode: λ's learning rate follows the per-step cosine like the networks'
     lam_lr = diffcps.Config().lambda_lr
-    assert records[0]["lambda_lr"] > 0.5 * lam_lr > records[-1]["lambda_lr"] > 0.0
+    assert records[0]["dual/lr"] > 0.5 * lam_lr > records[-1]["dual/lr"] > 0.0
     # a finished DiffCPS run draws its constraint figure next to the learning curves
     assert assert_png_has_content(out / "constraint.png", 1100, 320) == (1100, 320)
     assert assert_png_has_content(out / "curves.png", 1500, 300) == (1500, 300)

@@ -185,23 +185,23 @@ def test_update_changes_actor_and_critic_and_polyaks_target(state0, updated):
     assert _tree_equal(new.ema_actor, state0.ema_actor)
 
     expected_keys = {
-        "critic_loss",
-        "q_data",
-        "target_q",
-        "critic_gn",
-        "actor_loss",
-        "actor_gn",
-        "actor_lr",
-        "bc_loss",
-        "q_loss",
-        "q_policy",
+        "critic/loss",
+        "critic/q_data",
+        "critic/target_q",
+        "critic/grad_norm",
+        "actor/loss",
+        "actor/grad_norm",
+        "actor/lr",
+        "actor/bc_loss",
+        "actor/q_loss",
+        "actor/q_policy",
     }
     assert expected_keys <= set(metrics)
     for k in expected_keys:
         assert np.isfinite(float(metrics[k])), k
-    assert float(metrics["actor_lr"]) == pytest.approx(CFG.actor_lr)
-    assert float(metrics["actor_loss"]) == pytest.approx(
-        float(metrics["bc_loss"]) + CFG.eta * float(metrics["q_loss"]), rel=1e-5
+    assert float(metrics["actor/lr"]) == pytest.approx(CFG.actor_lr)
+    assert float(metrics["actor/loss"]) == pytest.approx(
+        float(metrics["actor/bc_loss"]) + CFG.eta * float(metrics["actor/q_loss"]), rel=1e-5
     )
 
 
@@ -218,12 +218,14 @@ def test_actor_update_includes_q_term(state0, batch, updated):
     bc_only, m0 = _update_eta(state0, batch, jax.random.PRNGKey(2), 0.0)
     # the critic step comes first and does not depend on η
     assert _tree_equal(with_q.critic, bc_only.critic)
-    assert float(m1["critic_loss"]) == float(m0["critic_loss"])
-    assert float(m1["bc_loss"]) == float(m0["bc_loss"])  # same key, same draws
-    assert float(m1["q_loss"]) == float(m0["q_loss"]) != 0.0
-    assert float(m0["actor_loss"]) == pytest.approx(float(m0["bc_loss"]))
-    assert float(m1["actor_loss"]) == pytest.approx(float(m0["actor_loss"]) + float(m1["q_loss"]))
-    assert float(m1["actor_gn"]) != pytest.approx(float(m0["actor_gn"]), rel=1e-4)
+    assert float(m1["critic/loss"]) == float(m0["critic/loss"])
+    assert float(m1["actor/bc_loss"]) == float(m0["actor/bc_loss"])  # same key, same draws
+    assert float(m1["actor/q_loss"]) == float(m0["actor/q_loss"]) != 0.0
+    assert float(m0["actor/loss"]) == pytest.approx(float(m0["actor/bc_loss"]))
+    assert float(m1["actor/loss"]) == pytest.approx(
+        float(m0["actor/loss"]) + float(m1["actor/q_loss"])
+    )
+    assert float(m1["actor/grad_norm"]) != pytest.approx(float(m0["actor/grad_norm"]), rel=1e-4)
     diffs = [
         float(np.abs(np.asarray(a) - np.asarray(b)).max())
         for a, b in zip(jax.tree.leaves(with_q.actor), jax.tree.leaves(bc_only.actor), strict=True)

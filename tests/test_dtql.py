@@ -17,9 +17,7 @@ from diffrl.acting import policy_action
 from diffrl.agents import dtql, dtql_nets
 from diffrl.agents.api import ActionChoice, Batch, Spec
 from diffrl.cli import main
-from diffrl.presets import dtql as dtql_presets
-from diffrl.run import RunConfig, agent_config, resolve, split_settings
-from diffrl.run.settings import RUN_KEYS
+from diffrl.run import RunConfig, split_settings
 from diffrl.runlog import read_records
 
 pytestmark = pytest.mark.usefixtures("fast_compiles")  # tiny programs (tests/conftest.py)
@@ -140,7 +138,7 @@ def test_td_target_uses_online_v_of_next_state_without_gradient(batch, state0):
     v_next = dtql_nets.iql_v_apply(critic, batch.next_observations)
     y = batch.rewards + CFG.gamma * batch.not_done * v_next
     q = dtql_nets.iql_q_apply(critic, batch.observations, batch.actions)
-    np.testing.assert_allclose(aux["q_loss"], ((q - y) ** 2).mean(1).sum(), rtol=1e-5)
+    np.testing.assert_allclose(aux["critic/td_loss"], ((q - y) ** 2).mean(1).sum(), rtol=1e-5)
 
     # V learns only from the expectile loss; Q heads are not trained by it
     @jax.jit
@@ -148,7 +146,7 @@ def test_td_target_uses_online_v_of_next_state_without_gradient(batch, state0):
         def part(name):
             return jax.grad(lambda c: dtql.critic_loss(CFG, c, batch)[1][name])(c)
 
-        return part("q_loss"), part("v_loss")
+        return part("critic/td_loss"), part("value/loss")
 
     g_q, g_v = grads(critic)
     assert all(float(jnp.abs(v).max()) == 0.0 for v in jax.tree.leaves(g_q["v"]))
@@ -167,21 +165,21 @@ def test_trust_region_step_leaves_the_behaviour_model_unchanged(batch, state0, u
     for part in ("behaviour", "behaviour_opt", "critic", "critic_opt"):
         assert leaves_equal(getattr(post, part), getattr(pre, part)), part
     assert not leaves_equal(post.actor, pre.actor)
-    assert float(m["tr_loss"]) > 0 and np.isfinite(float(m["actor_gn"]))
+    assert float(m["actor/tr_loss"]) > 0 and np.isfinite(float(m["actor/grad_norm"]))
 
 
 def test_pretraining_leaves_the_policy_alone_then_the_policy_trains(batch, state0, update_fn):
     state = start = state0
     for i in range(CFG.pretrain_steps):
         state, m = update_fn(state, batch, jax.random.PRNGKey(i))
-        assert np.isnan(float(m["actor_loss"])) and float(m["pretraining"]) == 1.0
-        assert np.isfinite(float(m["bc_loss"])) and np.isfinite(float(m["critic_loss"]))
+        assert np.isnan(float(m["actor/loss"])) and float(m["train/pretraining"]) == 1.0
+        assert np.isfinite(float(m["behaviour/bc_loss"])) and np.isfinite(float(m["critic/loss"]))
     assert leaves_equal(state.actor, start.actor) and leaves_equal(state.actor_opt, start.actor_opt)
     assert leaves_equal(state.critic_target, start.critic_target)  # no Polyak in pretraining
     assert not leaves_equal(state.behaviour, start.behaviour)
     assert not leaves_equal(state.critic, start.critic)
     after, m = update_fn(state, batch, jax.random.PRNGKey(99))
-    assert float(m["pretraining"]) == 0.0 and np.isfinite(float(m["actor_loss"]))
+    assert float(m["train/pretraining"]) == 0.0 and np.isfinite(float(m["actor/loss"]))
     assert not leaves_equal(after.actor, state.actor)
     assert not leaves_equal(after.critic_target, state.critic_target)
     assert int(after.step) == CFG.pretrain_steps + 1
@@ -191,11 +189,11 @@ def test_nll_term_only_with_a_weight(batch, state0):
     state = state0
     key = jax.random.PRNGKey(1)
     _, terms = dtql.policy_loss(CFG, SPEC, state.actor, state, batch, key)
-    assert "nll_loss" not in terms
+    assert "actor/nll_loss" not in terms
     cfg = dataclasses.replace(CFG, nll_weight=1.0)
     loss, terms = dtql.policy_loss(cfg, SPEC, state.actor, state, batch, key)
-    base = CFG.alpha * terms["tr_loss"] - terms["q_policy"]
-    np.testing.assert_allclose(loss, base + terms["nll_loss"], rtol=1e-5)
+    base = CFG.alpha * terms["actor/tr_loss"] - terms["actor/q_policy"]
+    np.testing.assert_allclose(loss, base + terms["actor/nll_loss"], rtol=1e-5)
 
 
 def test_learning_rate_constant_in_pretraining_then_per_step_cosine():
@@ -253,29 +251,6 @@ def test_argmax_candidate_has_the_best_target_q(batch, state0):
 
 
 # -- presets --------------------------------------------------------------------------------------
-def test_presets_cover_all_rows_with_valid_fields():
-    presets = dtql_presets.PRESETS
-    assert len(presets) == 26
-    fields = {f.name for f in dataclasses.fields(dtql.Config)}
-    for name, preset in presets.items():
-        agent = {k: v for k, v in preset.items() if k not in ("epochs", *RUN_KEYS)}
-        assert set(agent) <= fields, name
-        assert "gamma" not in preset  # the official `gamma` is the NLL weight
-        assert preset["epochs"] == dtql_presets.MAIN_EPOCHS[name] + 50
-    assert presets["antmaze-umaze-diverse-v2"] == presets["antmaze-umaze-diverse-v0"]
-    assert presets["pen-human-v1"]["expectile"] == 0.9 and presets["pen-human-v1"]["alpha"] == 1500
-    assert presets["hopper-medium-v2"]["eval_episodes"] == 10
-    assert dtql_presets.BATCH_SIZE["antmaze-large-play-v2"] == 2048
-
-
-def test_preset_resolution_for_antmaze():
-    cfg = resolve({"algo": "dtql", "dataset": "d4rl:antmaze-medium-play-v2"})
-    assert cfg.reward_transform == "iql_antmaze" and cfg.steps == 450_000
-    assert cfg.eval_episodes == 100
-    acfg = agent_config(cfg)
-    assert acfg.nll_weight == 1.0 and acfg.expectile == 0.9 and acfg.total_steps == 450_000
-
-
 # -- end to end -----------------------------------------------------------------------------------
 TINY_AGENT = {"hidden": 16, "pretrain_steps": 15, "selection": "softmax", "candidates": 8}
 
@@ -339,9 +314,9 @@ def test_killed_and_resumed_run_matches_uninterrupted(cli_run, tmp_path):
     assert resumed["final"] == json.loads((cli_run / "summary.json").read_text())["final"]
     # train records inside pretraining (steps 10) carry no policy loss, later ones do
     train_records = [r for r in full if r["kind"] == "train"]
-    first = train_records[0]["actor_loss"]
+    first = train_records[0]["actor/loss"]
     assert first is None or np.isnan(first)
-    assert np.isfinite(train_records[-1]["actor_loss"])
+    assert np.isfinite(train_records[-1]["actor/loss"])
     a = launch.resume(cli_run).load_state(40)
     b = launch.resume(out).load_state(40)
     assert leaves_equal(a, b)

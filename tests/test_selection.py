@@ -55,18 +55,22 @@ def test_offline_index_agree_when_monotone_and_cap_top_k():
 
 def test_window_means():
     records = [
-        {"kind": "train", "step": 1, "bc_loss": 1.0},
-        {"kind": "train", "step": 2, "bc_loss": 3.0},
-        {"kind": "train", "step": 3, "critic_loss": 9.0},  # no bc_loss: ignored
+        {"kind": "train", "step": 1, "actor/bc_loss": 1.0},
+        {"kind": "train", "step": 2, "actor/bc_loss": 3.0},
+        {"kind": "train", "step": 3, "critic/loss": 9.0},  # no bc_loss: ignored
         {"kind": "eval", "step": 3, "score": 0.1},
         {"kind": "eval", "step": 3, "score": 0.2},  # empty window
-        {"kind": "train", "step": 4, "bc_loss": 0.5},
+        {"kind": "train", "step": 4, "actor/bc_loss": 0.5},
         {"kind": "eval", "step": 4, "score": 0.3},
-        {"kind": "train", "step": 5, "bc_loss": 100.0},  # after the last evaluation: no window
+        {
+            "kind": "train",
+            "step": 5,
+            "actor/bc_loss": 100.0,
+        },  # after the last evaluation: no window
     ]
-    assert selection.window_means(records, "bc_loss") == [2.0, None, 0.5]
-    assert selection.window_means(records, "critic_loss") == [9.0, None, None]
-    assert selection.window_means([], "bc_loss") == []
+    assert selection.window_means(records, "actor/bc_loss") == [2.0, None, 0.5]
+    assert selection.window_means(records, "critic/loss") == [9.0, None, None]
+    assert selection.window_means([], "actor/bc_loss") == []
 
 
 @pytest.mark.parametrize(("mode", "picked"), [("clean", 0), ("reference", 3)])
@@ -75,8 +79,8 @@ def test_summarize_offline_selection(tmp_path, mode, picked):
     lines = []
     for i, loss in enumerate(losses):
         step = 10 * (i + 1)
-        lines.append({"kind": "train", "step": step - 5, "bc_loss": loss - 0.05})
-        lines.append({"kind": "train", "step": step, "bc_loss": loss + 0.05})
+        lines.append({"kind": "train", "step": step - 5, "actor/bc_loss": loss - 0.05})
+        lines.append({"kind": "train", "step": step, "actor/bc_loss": loss + 0.05})
         lines.append(
             {"kind": "eval", "step": step, "score": [0.3, 0.1, 0.2, 0.05][i], "returns": [1.0]}
         )
@@ -84,7 +88,7 @@ def test_summarize_offline_selection(tmp_path, mode, picked):
         algo="dql", dataset="d", preset=None, mode=mode, seed=0, steps=40, top_k=2,
         selection="softmax", candidates=50, policy_output="sample",
     )  # fmt: skip
-    out = selection.summarize(lines, cfg, "bc_loss")
+    out = selection.summarize(lines, cfg, "actor/bc_loss")
     assert out["evaluations"] == 4
     assert out["final"]["step"] == 40 and "returns" not in out["final"]
     assert out["best"]["step"] == 10

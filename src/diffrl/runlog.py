@@ -40,7 +40,7 @@ class RunLogger:
         if self.tb is not None:
             for key, value in metrics.items():
                 if math.isfinite(value):  # NaN: not computed in this chunk (e.g. pretraining)
-                    self.tb.add_scalar(f"train/{key}", value, step)
+                    self.tb.add_scalar(key, value, step)  # grouped by part: critic/, actor/...
             self.tb.add_scalar("train/steps_per_s", steps_per_s, step)
         if self.bar is not None:
             self.bar.set_postfix(_short(metrics) | {"it/s": f"{steps_per_s:.0f}"}, refresh=False)
@@ -72,7 +72,7 @@ class RunLogger:
 
 
 def _short(metrics: dict[str, float]) -> dict[str, str]:
-    keys = ("critic_loss", "bc_loss", "q_loss", "actor_loss")
+    keys = ("critic/loss", "actor/bc_loss", "behaviour/bc_loss", "actor/q_loss", "actor/loss")
     return {k: f"{metrics[k]:.3g}" for k in keys if k in metrics and math.isfinite(metrics[k])}
 
 

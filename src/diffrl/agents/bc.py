@@ -53,7 +53,7 @@ def nll(spec: Spec, actor: Any, obs: jax.Array, actions: jax.Array) -> tuple[jax
     """−mean log π(a|s) over the batch (log-density summed over action dimensions)."""
     mean, log_std = nets.gaussian_actor_apply(actor, obs, spec.max_action)
     loss = -nets.gaussian_log_prob(mean, log_std, actions).mean()
-    return loss, {"bc_loss": loss, "policy_std": jnp.exp(log_std).mean()}
+    return loss, {"actor/bc_loss": loss, "actor/policy_std": jnp.exp(log_std).mean()}
 
 
 def update(
@@ -67,7 +67,11 @@ def update(
         optim.adam(config.grad_norm),
         jnp.float32(config.lr),
     )
-    metrics = {"bc_loss": aux["bc_loss"], "policy_std": aux["policy_std"], "actor_gn": aux["gn"]}
+    metrics = {
+        "actor/bc_loss": aux["actor/bc_loss"],
+        "actor/policy_std": aux["actor/policy_std"],
+        "actor/grad_norm": aux["gn"],
+    }
     return state.replace(actor=actor, actor_opt=opt, step=state.step + 1), metrics
 
 
@@ -95,5 +99,5 @@ AGENT = Agent(
     sample=sample,
     mean_action=mean_action,
     policy_state=policy_state,
-    selection_metric="bc_loss",  # the negative log-likelihood of dataset actions
+    selection_metric="actor/bc_loss",  # the negative log-likelihood of dataset actions
 )

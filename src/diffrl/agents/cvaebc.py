@@ -96,7 +96,7 @@ def vae_loss(
     recon_loss = jnp.mean((recon - batch.actions) ** 2)
     kl = kl_to_standard_normal(mean, log_std)
     loss = recon_loss + config.kl_weight * kl
-    return loss, {"bc_loss": loss, "recon_loss": recon_loss, "kl_loss": kl}
+    return loss, {"actor/bc_loss": loss, "actor/recon_loss": recon_loss, "actor/kl_loss": kl}
 
 
 def update(
@@ -110,7 +110,9 @@ def update(
         optim.adam(0.0),
         jnp.float32(config.lr),
     )
-    metrics = {k: aux[k] for k in ("bc_loss", "recon_loss", "kl_loss")} | {"vae_gn": aux["gn"]}
+    metrics = {k: aux[k] for k in ("actor/bc_loss", "actor/recon_loss", "actor/kl_loss")} | {
+        "actor/grad_norm": aux["gn"]
+    }
     state = state.replace(encoder=vae["encoder"], decoder=vae["decoder"], vae_opt=opt)
     return state.replace(step=state.step + 1), metrics
 
@@ -135,5 +137,5 @@ AGENT = Agent(
     update=update,
     sample=sample,
     policy_state=policy_state,
-    selection_metric="bc_loss",  # the VAE loss (reconstruction + ½·KL)
+    selection_metric="actor/bc_loss",  # the VAE loss (reconstruction + ½·KL)
 )

@@ -78,7 +78,7 @@ def update(
     actor, opt, aux = optim.gradient_step(
         loss_fn, state.actor, state.actor_opt, optim.adam(config.grad_norm), lr
     )
-    metrics = {"bc_loss": aux["loss"], "actor_gn": aux["gn"], "actor_lr": lr}
+    metrics = {"actor/bc_loss": aux["loss"], "actor/grad_norm": aux["gn"], "actor/lr": lr}
     return state.replace(actor=actor, actor_opt=opt, step=state.step + 1), metrics
 
 
@@ -102,5 +102,5 @@ AGENT = Agent(
     update=update,
     sample=sample,
     policy_state=policy_state,
-    selection_metric="bc_loss",  # the diffusion BC loss, as for DQL
+    selection_metric="actor/bc_loss",  # the diffusion BC loss, as for DQL
 )

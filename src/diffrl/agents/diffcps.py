@@ -74,10 +74,10 @@ def update_lambda(config: Config, state: State, bc_loss: jax.Array) -> tuple[Sta
     tx = optim.adam(config.grad_norm)
     lam, opt, _ = optim.optimizer_step(tx, grad, state.lam_opt, state.lam, lr)
     metrics = {
-        "lambda": lam,
-        "lambda_lr": lr,
-        "bc_minus_kappa": bc_loss - config.kappa,
-        "constraint_violated": (bc_loss > config.kappa).astype(jnp.float32),
+        "dual/lambda": lam,
+        "dual/lr": lr,
+        "dual/bc_minus_kappa": bc_loss - config.kappa,
+        "dual/constraint_violated": (bc_loss > config.kappa).astype(jnp.float32),
     }
     return state.replace(lam=lam, lam_opt=opt), metrics
 
@@ -89,9 +89,14 @@ def policy_step(
     same (pre-update) L_bc, as the official code does."""
     weight = lambda_used(config, state.lam)
     state, m_actor = dql.update_actor(config, spec, state, batch, key, weight, 1.0)
-    state, m_lam = update_lambda(config, state, m_actor["bc_loss"])
+    state, m_lam = update_lambda(config, state, m_actor["actor/bc_loss"])
     state = state.replace(actor_updates=state.actor_updates + 1)
-    return state, {**m_actor, **m_lam, "lambda_used": weight, "policy_update": jnp.float32(1.0)}
+    return state, {
+        **m_actor,
+        **m_lam,
+        "dual/lambda_used": weight,
+        "train/policy_update": jnp.float32(1.0),
+    }
 
 
 def _skip_policy(config: Config, spec: Spec, state: State, batch: Batch, key):
@@ -99,7 +104,7 @@ def _skip_policy(config: Config, spec: Spec, state: State, batch: Batch, key):
     chunk means are nan-means, so these become means over policy steps)."""
     shapes = jax.eval_shape(lambda s: policy_step(config, spec, s, batch, key)[1], state)
     metrics = jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), shapes)
-    return state, {**metrics, "policy_update": jnp.float32(0.0)}
+    return state, {**metrics, "train/policy_update": jnp.float32(0.0)}
 
 
 def update(

@@ -127,7 +127,7 @@ def actor_terms(
     )
     q_pi = nets.critic_apply(critic, batch.observations, a_pi)
     l_q = common.normalized_q_loss(q_pi, k_head)
-    return {"bc_loss": l_bc, "q_loss": l_q, "q_policy": q_pi.min(0).mean()}
+    return {"actor/bc_loss": l_bc, "actor/q_loss": l_q, "actor/q_policy": q_pi.min(0).mean()}
 
 
 # -- one gradient step ------------------------------------------------------------------------
@@ -140,7 +140,12 @@ def update_critic(
     critic, opt, gnorm = optim.optimizer_step(
         _tx(config), grads, state.critic_opt, state.critic, lr
     )
-    metrics = {"critic_loss": loss, "q_data": q.mean(), "target_q": y.mean(), "critic_gn": gnorm}
+    metrics = {
+        "critic/loss": loss,
+        "critic/q_data": q.mean(),
+        "critic/target_q": y.mean(),
+        "critic/grad_norm": gnorm,
+    }
     return state.replace(critic=critic, critic_opt=opt), metrics
 
 
@@ -157,12 +162,12 @@ def update_actor(
 
     def loss_fn(actor: Any) -> tuple[jax.Array, dict]:
         terms = actor_terms(config, spec, actor, state.critic, batch, key)
-        return weight_bc * terms["bc_loss"] + eta * terms["q_loss"], terms
+        return weight_bc * terms["actor/bc_loss"] + eta * terms["actor/q_loss"], terms
 
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.actor)
     lr = config.lr_schedule(config.actor_lr)(state.step)
     actor, opt, gnorm = optim.optimizer_step(_tx(config), grads, state.actor_opt, state.actor, lr)
-    metrics = {"actor_loss": loss, "actor_gn": gnorm, "actor_lr": lr, **aux}
+    metrics = {"actor/loss": loss, "actor/grad_norm": gnorm, "actor/lr": lr, **aux}
     return state.replace(actor=actor, actor_opt=opt), metrics
 
 
@@ -225,6 +230,6 @@ AGENT = Agent(
     sample=sample,
     q_value=q_value,
     policy_state=policy_state,
-    selection_metric="bc_loss",  # offline model selection ranks by L_bc (§1.8)
+    selection_metric="actor/bc_loss",  # offline model selection ranks by L_bc (§1.8)
     default_choice=ActionChoice(selection="softmax", candidates=50),
 )

@@ -154,7 +154,12 @@ def critic_loss(config: Config, critic: Any, batch: Batch) -> tuple[jax.Array, d
     v_next = jax.lax.stop_gradient(dtql_nets.iql_v_apply(critic, batch.next_observations))
     y = batch.rewards + config.gamma * batch.not_done * v_next
     l_q = ((q - y[None]) ** 2).mean(axis=1).sum()
-    return l_v + l_q, {"v_loss": l_v, "q_loss": l_q, "q_data": q.mean(), "v_data": v.mean()}
+    return l_v + l_q, {
+        "value/loss": l_v,
+        "critic/td_loss": l_q,
+        "critic/q_data": q.mean(),
+        "value/v_data": v.mean(),
+    }
 
 
 def policy_loss(
@@ -166,12 +171,12 @@ def policy_loss(
     a_pi = policy_sample(spec, actor, obs, k_pi)
     l_tr = edm_loss(config, spec, state.behaviour, obs, a_pi, k_tr)
     q_pi = dtql_nets.iql_q_apply(state.critic, obs, a_pi).min(axis=0).mean()
-    terms = {"tr_loss": l_tr, "q_policy": q_pi}
+    terms = {"actor/tr_loss": l_tr, "actor/q_policy": q_pi}
     loss = config.alpha * l_tr - q_pi
     if config.nll_weight != 0.0:
         nll = -dataset_log_likelihood(spec, actor, obs, batch.actions).mean()
         loss = loss + config.nll_weight * nll
-        terms["nll_loss"] = nll
+        terms["actor/nll_loss"] = nll
     return loss, terms
 
 
@@ -183,8 +188,8 @@ def update_critic(config: Config, state: State, batch: Batch) -> tuple[State, di
     lr = config.lr_at(config.critic_lr, state.step)
     critic, opt, gnorm = optim.optimizer_step(_TX, grads, state.critic_opt, state.critic, lr)
     return state.replace(critic=critic, critic_opt=opt), {
-        "critic_loss": loss,
-        "critic_gn": gnorm,
+        "critic/loss": loss,
+        "critic/grad_norm": gnorm,
         **aux,
     }
 
@@ -197,7 +202,10 @@ def update_behaviour(
     )(state.behaviour)
     lr = config.lr_at(config.lr, state.step)
     params, opt, _ = optim.optimizer_step(_TX, grads, state.behaviour_opt, state.behaviour, lr)
-    return state.replace(behaviour=params, behaviour_opt=opt), {"bc_loss": loss, "lr": lr}
+    return state.replace(behaviour=params, behaviour_opt=opt), {
+        "behaviour/bc_loss": loss,
+        "behaviour/lr": lr,
+    }
 
 
 def update_policy(
@@ -211,7 +219,7 @@ def update_policy(
     actor, opt, gnorm = optim.optimizer_step(_TX, grads, state.actor_opt, state.actor, lr)
     target = optim.polyak(state.critic_target, state.critic, config.tau)
     state = state.replace(actor=actor, actor_opt=opt, critic_target=target)
-    return state, {"actor_loss": loss, "actor_gn": gnorm, **aux}
+    return state, {"actor/loss": loss, "actor/grad_norm": gnorm, **aux}
 
 
 def update(
@@ -231,7 +239,7 @@ def update(
 
     state, m_pi = jax.lax.cond(state.step >= config.pretrain_steps, main, pretrain, state)
     metrics = {**m_critic, **m_bc, **m_pi}
-    metrics["pretraining"] = (state.step < config.pretrain_steps).astype(jnp.float32)
+    metrics["train/pretraining"] = (state.step < config.pretrain_steps).astype(jnp.float32)
     return state.replace(step=state.step + 1), metrics
 
 
@@ -276,6 +284,6 @@ AGENT = Agent(
     q_value=q_value,
     policy_state=policy_state,
     # offline selection ranks by the EDM behaviour-cloning loss of the diffusion model
-    selection_metric="bc_loss",
+    selection_metric="behaviour/bc_loss",
     default_choice=ActionChoice(selection="softmax", candidates=1024),
 )

@@ -116,7 +116,7 @@ def value_loss(
     config: Config, value: Any, q_min: jax.Array, obs: jax.Array
 ) -> tuple[jax.Array, dict]:
     v = v_value(value, obs)
-    return expectile_loss(q_min - v, config.expectile), {"v_data": v.mean()}
+    return expectile_loss(q_min - v, config.expectile), {"value/v_data": v.mean()}
 
 
 def actor_loss(
@@ -139,10 +139,10 @@ def actor_loss(
     )
     log_prob = nets.gaussian_log_prob(mean, log_std, batch.actions)
     return -(w * log_prob).mean(), {
-        "bc_loss": -log_prob.mean(),
-        "adv_mean": (q - v).mean(),
-        "weight_mean": w.mean(),
-        "weight_clipped": (w >= config.max_weight).astype(jnp.float32).mean(),
+        "actor/bc_loss": -log_prob.mean(),
+        "actor/adv_mean": (q - v).mean(),
+        "actor/weight_mean": w.mean(),
+        "actor/weight_clipped": (w >= config.max_weight).astype(jnp.float32).mean(),
     }
 
 
@@ -151,7 +151,7 @@ def critic_loss(config: Config, critic: Any, value: Any, batch: Batch) -> tuple[
     y = batch.rewards + config.gamma * batch.not_done * v_value(value, batch.next_observations)
     q = q_values(critic, batch.observations, batch.actions)
     loss = ((q - jax.lax.stop_gradient(y)[None]) ** 2).mean(axis=1).sum()
-    return loss, {"q_data": q.mean(), "target_q": y.mean()}
+    return loss, {"critic/q_data": q.mean(), "critic/target_q": y.mean()}
 
 
 # -- one gradient step ----------------------------------------------------------------------------
@@ -164,7 +164,7 @@ def update_value(config: Config, state: State, batch: Batch) -> tuple[State, dic
         _TX,
         jnp.float32(config.value_lr),
     )
-    metrics = {"value_loss": aux["loss"], "v_data": aux["v_data"]}
+    metrics = {"value/loss": aux["loss"], "value/v_data": aux["value/v_data"]}
     return state.replace(value=value, value_opt=opt), metrics
 
 
@@ -179,8 +179,11 @@ def update_actor(
         _TX,
         lr,
     )
-    metrics = {k: aux[k] for k in ("bc_loss", "adv_mean", "weight_mean", "weight_clipped")}
-    metrics |= {"actor_loss": aux["loss"], "actor_gn": aux["gn"], "actor_lr": lr}
+    metrics = {
+        k: aux[k]
+        for k in ("actor/bc_loss", "actor/adv_mean", "actor/weight_mean", "actor/weight_clipped")
+    }
+    metrics |= {"actor/loss": aux["loss"], "actor/grad_norm": aux["gn"], "actor/lr": lr}
     return state.replace(actor=actor, actor_opt=opt), metrics
 
 
@@ -193,7 +196,11 @@ def update_critic(config: Config, state: State, batch: Batch) -> tuple[State, di
         jnp.float32(config.critic_lr),
     )
     target = optim.polyak(state.critic_target, critic, config.tau)
-    metrics = {"critic_loss": aux["loss"], "q_data": aux["q_data"], "target_q": aux["target_q"]}
+    metrics = {
+        "critic/loss": aux["loss"],
+        "critic/q_data": aux["critic/q_data"],
+        "critic/target_q": aux["critic/target_q"],
+    }
     return state.replace(critic=critic, critic_opt=opt, critic_target=target), metrics
 
 
@@ -244,6 +251,6 @@ AGENT = Agent(
     mean_action=mean_action,
     q_value=q_value,
     policy_state=policy_state,
-    selection_metric="bc_loss",  # the actor's plain NLL of dataset actions
+    selection_metric="actor/bc_loss",  # the actor's plain NLL of dataset actions
     default_choice=ActionChoice(policy_output="mean"),
 )

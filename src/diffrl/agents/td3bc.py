@@ -140,7 +140,7 @@ def actor_loss(
     lam = q_weight(config.alpha, q)
     bc = jnp.mean((pi - batch.actions) ** 2)
     loss = -lam * q.mean() + bc
-    return loss, {"bc_loss": bc, "q_policy": q.mean(), "q_weight": lam}
+    return loss, {"actor/bc_loss": bc, "actor/q_policy": q.mean(), "actor/q_weight": lam}
 
 
 # -- one gradient step ----------------------------------------------------------------------------
@@ -151,16 +151,16 @@ def update_critic(
 
     def loss_fn(critic: Any) -> tuple[jax.Array, dict]:
         q = q_values(critic, batch.observations, batch.actions)
-        return ((q - y[None]) ** 2).mean(axis=1).sum(), {"q_data": q.mean()}
+        return ((q - y[None]) ** 2).mean(axis=1).sum(), {"critic/q_data": q.mean()}
 
     critic, opt, aux = optim.gradient_step(
         loss_fn, state.critic, state.critic_opt, _TX, jnp.float32(config.critic_lr)
     )
     metrics = {
-        "critic_loss": aux["loss"],
-        "q_data": aux["q_data"],
-        "target_q": y.mean(),
-        "critic_gn": aux["gn"],
+        "critic/loss": aux["loss"],
+        "critic/q_data": aux["critic/q_data"],
+        "critic/target_q": y.mean(),
+        "critic/grad_norm": aux["gn"],
     }
     return state.replace(critic=critic, critic_opt=opt), metrics
 
@@ -181,13 +181,13 @@ def update_actor(config: Config, spec: Spec, state: State, batch: Batch) -> tupl
         critic_target=optim.polyak(state.critic_target, state.critic, config.tau),
     )
     metrics = {
-        "actor_loss": aux["loss"],
-        "actor_gn": aux["gn"],
-        "bc_loss": aux["bc_loss"],
-        "q_policy": aux["q_policy"],
-        "q_weight": aux["q_weight"],
+        "actor/loss": aux["loss"],
+        "actor/grad_norm": aux["gn"],
+        "actor/bc_loss": aux["actor/bc_loss"],
+        "actor/q_policy": aux["actor/q_policy"],
+        "actor/q_weight": aux["actor/q_weight"],
     }
-    return state, {**metrics, "policy_update": jnp.float32(1.0)}
+    return state, {**metrics, "train/policy_update": jnp.float32(1.0)}
 
 
 def update(
@@ -199,7 +199,7 @@ def update(
     def skip(s: State) -> tuple[State, dict]:
         # NaN actor metrics off actor steps: the loop's chunk means skip them
         metrics = common.nan_metrics(lambda s: update_actor(config, spec, s, batch)[1], s)
-        return s, {**metrics, "policy_update": jnp.float32(0.0)}
+        return s, {**metrics, "train/policy_update": jnp.float32(0.0)}
 
     state, m_actor = jax.lax.cond(
         (state.step + 1) % config.policy_freq == 0,
@@ -232,7 +232,7 @@ AGENT = Agent(
     update=update,
     sample=sample,
     policy_state=policy_state,
-    selection_metric="bc_loss",  # the actor's BC term, the MSE to dataset actions
+    selection_metric="actor/bc_loss",  # the actor's BC term, the MSE to dataset actions
     with_data=with_data,
     deterministic=True,
 )

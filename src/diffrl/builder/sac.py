@@ -151,11 +151,11 @@ def update(config: Config, state: State, batch: dict, target_entropy: float) -> 
         step=state.step + 1,
     )
     metrics = {
-        "critic_loss": c_loss,
-        "actor_loss": a_loss,
-        "alpha": jnp.exp(log_alpha),
-        "q_mean": q_mean,
-        "entropy": -logp.mean(),
+        "critic/loss": c_loss,
+        "critic/q_data": q_mean,
+        "actor/loss": a_loss,
+        "actor/entropy": -logp.mean(),
+        "temperature/alpha": jnp.exp(log_alpha),
     }
     return new, metrics
 

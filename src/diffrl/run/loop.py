@@ -92,7 +92,8 @@ def execute(run: Run, progress: bool = True) -> dict[str, Any]:
 
 def finish(run: Run, records: list[dict[str, Any]]) -> dict[str, Any]:
     """summary.json and the figures of a finished run, from the loop's records."""
-    summary = selection.summarize(records, run.cfg, run.agent.selection_metric)
+    metric = run.agent.selection_metric
+    summary = selection.summarize(records, run.cfg, metric)
     fileio.write_json_atomic(run.out / "summary.json", summary)
-    plots.plot_run(run.out, records)  # curves.png (+ constraint.png for DiffCPS)
+    plots.plot_run(run.out, records, bc_metric=metric)  # curves.png (+ constraint.png for DiffCPS)
     return summary

@@ -1,0 +1,54 @@
+"""Gymnasium evaluation (evaluate.py): seeded vectorised rollouts, normalised scores, and the
+evaluator a run records in config.json and rebuilds from it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from diffrl.evaluate import EnvSpec, GymEvaluator, rollout, summarize_returns
+
+PENDULUM = EnvSpec("Pendulum-v1", {}, ref_min_score=-1500.0, ref_max_score=0.0)
+
+
+def _zero(obs: np.ndarray, t: int) -> np.ndarray:
+    return np.zeros((len(obs), 1), np.float32)
+
+
+def test_rollouts_are_seeded_per_env_and_run_to_the_end():
+    result = rollout(PENDULUM, _zero, episodes=3, seed=7)
+    assert result["episodes"] == 3 and result["length_mean"] == 200.0  # Pendulum's time limit
+    again = rollout(PENDULUM, _zero, episodes=3, seed=7)
+    assert again["returns"] == result["returns"]  # env i is seeded seed + i
+    assert len(set(result["returns"])) == 3  # three different starts
+    shifted = rollout(PENDULUM, _zero, episodes=2, seed=8)
+    assert shifted["returns"] == result["returns"][1:]  # seed 8 is the second env above
+    expect = 100.0 * (np.mean(result["returns"]) + 1500.0) / 1500.0
+    assert result["score"] == pytest.approx(expect)
+
+
+def test_the_policy_sees_float32_observations_and_the_step_index():
+    seen = []
+
+    def policy(obs, t):
+        seen.append((obs.dtype, obs.shape, t))
+        return _zero(obs, t)
+
+    rollout(PENDULUM, policy, episodes=2, seed=0)
+    assert seen[0] == (np.float32, (2, 3), 0) and seen[-1][2] == 199 and len(seen) == 200
+
+
+def test_scores_only_with_reference_returns():
+    returns, lengths = np.array([10.0, 30.0]), np.array([5, 7])
+    plain = summarize_returns(EnvSpec("X-v0"), returns, lengths)
+    assert "score" not in plain and plain["return_mean"] == 20.0 and plain["length_mean"] == 6.0
+    ref = summarize_returns(EnvSpec("X-v0", {}, 0.0, 40.0), returns, lengths)
+    assert (ref["score"], ref["score_std"]) == (50.0, 25.0)
+
+
+def test_the_recorded_evaluator_is_rebuilt_exactly():
+    evaluator = GymEvaluator(PENDULUM, 5, 107, {"selection": "argmax", "candidates": 8})
+    record = evaluator.describe()
+    assert record["selection"] == "argmax" and record["seed"] == 107
+    rebuilt = GymEvaluator.from_record(record)
+    assert rebuilt.describe() == record and rebuilt.spec == PENDULUM
