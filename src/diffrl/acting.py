@@ -22,13 +22,13 @@ import jax
 import jax.numpy as jnp
 
 from diffrl.agents.api import SELECTIONS, ActionChoice, Agent, Spec
-from diffrl.settings import SettingsError
+from diffrl.settings import SettingsError, parse
 
 
 def choose(agent: Agent, given: dict[str, Any], where: str) -> ActionChoice:
     """The agent's default choice with the `given` fields replaced, checked against what the
     agent can do (ranking needs `q_value`, the mean needs `mean_action`)."""
-    choice = dataclasses.replace(agent.default_choice, **given)
+    choice = parse(ActionChoice, {**dataclasses.asdict(agent.default_choice), **given}, where)
     if choice.ranked and agent.q_value is None:
         raise SettingsError(
             f"{where}: {agent.name} does not rank candidate actions (it has no Q function): "
