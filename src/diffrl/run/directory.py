@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,8 @@ from diffrl.acting import make_act_fn
 from diffrl.agents import get_agent
 from diffrl.agents.api import Spec
 from diffrl.data import OfflineDataset
+from diffrl.errors import CheckpointError
+from diffrl.run import lock
 from diffrl.run.settings import RunConfig, action_choice, agent_config, complete, from_record
 from diffrl.settings import SettingsError
 
@@ -82,17 +85,34 @@ class Run:
         meta = {"step": step, "fingerprint": self.fingerprint, "algo": self.cfg.algo}
         checkpoint.save(self.checkpoint_path(step), state, meta)
 
+    def checkpoint_steps(self) -> list[int]:
+        return sorted(
+            int(p.stem.removeprefix("step_")) for p in self.ckpt_dir.glob("step_*.msgpack")
+        )
+
     def latest_checkpoint(self) -> tuple[Any, int] | None:
-        paths = sorted(self.ckpt_dir.glob("step_*.msgpack"))
-        if not paths:
-            return None
-        state, meta = checkpoint.load(paths[-1], self.template)
+        """The newest checkpoint that loads and verifies. A damaged one is reported, renamed to
+        `*.damaged` (kept, never trained on) and the one before it is tried."""
+        for step in reversed(self.checkpoint_steps()):
+            path = self.checkpoint_path(step)
+            try:
+                state, meta = checkpoint.load(path, self.template)
+            except CheckpointError as exc:
+                if "does not match this run" in str(exc):
+                    raise
+                path.replace(path.with_name(path.name + ".damaged"))
+                print(f"{exc}; kept as {path.name}.damaged, trying the one before", file=sys.stderr)
+                continue
+            self._check_fingerprint(path, meta)
+            return state, int(meta["step"])
+        return None
+
+    def _check_fingerprint(self, path: Path, meta: dict[str, Any]) -> None:
         if meta.get("fingerprint") != self.fingerprint:
             raise RunError(
-                f"{paths[-1]}: checkpoint was made on different data "
+                f"{path}: checkpoint was made on different data "
                 f"(fingerprint {meta.get('fingerprint')}, dataset now {self.fingerprint})"
             )
-        return state, int(meta["step"])
 
     def load_state(self, step: int) -> Any:
         state, _ = checkpoint.load(self.checkpoint_path(step), self.template)
@@ -137,19 +157,55 @@ class Run:
 def new_run(
     cfg: RunConfig, out: Path, data: OfflineDataset, evaluator: Evaluator | None = None
 ) -> Run:
-    """Create `out` (refusing a directory that already holds a run) and write config.json.
+    """Create `out`, lock it, and write config.json. Refused: a file, a directory that already
+    holds a run, a non-empty directory that holds none, a directory another process owns.
 
-    Every setting is checked (by building the Run) before anything is written."""
+    Every setting is checked (by building the Run) before anything is written; the lock is held
+    until `execute` ends (or the process exits)."""
     out = Path(out)
+    run = Run(out, complete(cfg), spec_of(data), data.fingerprint(), data, evaluator)
+    if out.exists() and not out.is_dir():
+        raise RunError(f"{out}: --out is a file, not a directory; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    take_lock(out)
+    try:
+        _check_fresh(out)
+        fileio.write_json_atomic(out / "config.json", run.record())
+    except BaseException:
+        lock.release(out)
+        raise
+    return run
+
+
+def take_lock(out: Path) -> None:
+    try:
+        lock.acquire(out)
+    except lock.LockedError as exc:
+        raise RunError(f"{exc}; wait for it to finish or stop it first") from None
+
+
+def _check_fresh(out: Path) -> None:
+    """`out` holds nothing but our lock: never write into a directory of the user's."""
     if (out / "config.json").exists():
         raise RunError(
             f"{out} already holds a run (config.json exists); continue it with "
             f"`diffrl train --resume {out}` or choose another --out"
         )
-    run = Run(out, complete(cfg), spec_of(data), data.fingerprint(), data, evaluator)
-    out.mkdir(parents=True, exist_ok=True)
-    fileio.write_json_atomic(out / "config.json", run.record())
-    return run
+    found = sorted(p.name for p in out.iterdir() if p.name != lock.LOCK_NAME)
+    if found:
+        shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
+        raise RunError(
+            f"{out} is not empty and holds no run (found {shown}); diffrl does not write "
+            "among files it did not make: choose an empty or new --out"
+        )
+
+
+def clean_temp_files(out: Path) -> list[Path]:
+    """Remove the temp files of writes killed mid-way (only under the run's lock)."""
+    found = fileio.temp_files(out) + fileio.temp_files(Path(out) / "checkpoints")
+    for path in found:
+        path.unlink(missing_ok=True)
+    return found
 
 
 def read_record(out: Path) -> dict[str, Any]:
@@ -184,8 +240,11 @@ def open_run(
     to act and evaluate (the spec and fingerprint come from config.json)."""
     record = record if record is not None else read_record(out)
     cfg = run_config(out, record)
-    if data is not None:
-        return Run(Path(out), cfg, spec_of(data), data.fingerprint(), data, evaluator)
+    if data is not None:  # to train: this process must own the directory
+        run = Run(Path(out), cfg, spec_of(data), data.fingerprint(), data, evaluator)
+        take_lock(out)
+        clean_temp_files(out)
+        return run
     spec = record.get("spec") or _legacy_spec(record)
     return Run(Path(out), cfg, Spec(**spec), record.get("fingerprint", "?"), None, evaluator)
 
