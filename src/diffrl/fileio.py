@@ -7,18 +7,35 @@ directory, is flushed to disk, and replaces the target with one rename.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
+TEMP_SUFFIX = ".tmp"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def temp_files(directory: Path) -> list[Path]:
+    """Temp files `write_atomic` leaves in `directory` when its process is killed mid-write."""
+    return sorted(Path(directory).glob(f".*.*{TEMP_SUFFIX}"))
+
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically (temp file + fsync + rename); the temp file never stays."""
+    """Write `data` to `path` atomically (temp file + fsync + rename); the temp file never stays
+    (unless the process is killed: `temp_files` finds it). The file gets the mode a plain
+    `open` would give it under the user's umask (mkstemp's own is 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -33,6 +50,18 @@ def write_text_atomic(path: Path, text: str) -> None:
     write_atomic(path, text.encode())
 
 
+def strict_json(obj: Any) -> Any:
+    """`obj` with every NaN and infinity replaced by None, so that strict JSON readers accept it."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [strict_json(v) for v in obj]
+    return obj
+
+
 def write_json_atomic(path: Path, obj: Any) -> None:
-    """Indented, key-sorted JSON, written atomically."""
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    """Indented, key-sorted, strict JSON (NaN and infinities become null), written atomically."""
+    text = json.dumps(strict_json(obj), indent=2, sort_keys=True, allow_nan=False)
+    write_text_atomic(path, text + "\n")
