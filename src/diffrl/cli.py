@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -58,20 +60,35 @@ def cmd_train(args: argparse.Namespace) -> int:
     from diffrl import launch, run
 
     if args.resume:
-        train_run = launch.resume(Path(args.resume))
+        _refuse_flags_with_resume(args)
+        train_run = launch.resume(Path(args.resume), steps=args.steps)
         print(f"resuming {args.resume}")
     else:
         if not args.dataset:
             raise SystemExit("diffrl train: --dataset SPEC is required (or --resume DIR)")
         given = {f: getattr(args, f) for f in TRAIN_FLAGS if getattr(args, f) is not None}
-        values = {"algo": args.algo, "dataset": args.dataset, **given, **parse_set(args.set or [])}
+        algo = args.algo or "dql"
+        values = {"algo": algo, "dataset": args.dataset, **given, **parse_set(args.set or [])}
         cfg = run.resolve(values, "diffrl train")  # every setting checked before any file
-        out = Path(args.out) if args.out else _default_out(f"{args.algo}-{slug(args.dataset)}")
+        out = Path(args.out) if args.out else _default_out(f"{algo}-{slug(args.dataset)}")
         train_run = launch.start(cfg, out)
         print(f"run directory {out}  (preset: {cfg.preset or 'none'}, mode: {cfg.mode})")
     summary = run.execute(train_run, progress=not args.quiet)
     print(json.dumps(_score_lines(summary), indent=2))
     return 0
+
+
+def _refuse_flags_with_resume(args: argparse.Namespace) -> None:
+    """A resumed run keeps the settings of its config.json; only --steps (to extend it) and
+    --quiet apply. Any other flag is refused by name rather than ignored."""
+    named = {"algo": "--algo", "dataset": "--dataset", "set": "--set", "out": "--out"}
+    named |= {f: "--" + f.replace("_", "-") for f in TRAIN_FLAGS if f != "steps"}
+    given = sorted(flag for field, flag in named.items() if getattr(args, field, None))
+    if given:
+        raise SystemExit(
+            f"diffrl train: --resume continues with the settings in {args.resume}/config.json; "
+            f"{', '.join(given)} would not apply (only --steps, to extend the run, and --quiet do)"
+        )
 
 
 def _score_lines(summary: dict[str, Any]) -> dict[str, Any]:
@@ -191,7 +208,7 @@ def _add_demo_parser(sub: SubParsers) -> None:
 
 def _add_train_parser(sub: SubParsers) -> None:
     t = sub.add_parser("train", help="train an agent on an offline dataset")
-    t.add_argument("--algo", default="dql", help="algorithm (dql)")
+    t.add_argument("--algo", help="algorithm (default: dql)")
     t.add_argument("--dataset", help="d4rl:NAME | minari:ID | FILE.hdf5 | FILE.npz | bandit:TASK")
     t.add_argument("--env", help="gymnasium env id to evaluate in (default: the dataset's)")
     t.add_argument("--preset", help="per-task preset (default: the dataset's name if known)")
@@ -206,7 +223,9 @@ def _add_train_parser(sub: SubParsers) -> None:
     t.add_argument("--steps-per-call", dest="steps_per_call", type=int)
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="agent setting override")
     t.add_argument("--out", help="run directory (must not hold a run)")
-    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR")
+    t.add_argument(
+        "--resume", metavar="DIR", help="continue the run in DIR (with --steps: extend it)"
+    )
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
@@ -275,23 +294,44 @@ def _add_info_parser(sub: SubParsers) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from diffrl.errors import DivergedError, Interrupted
+
+    in_main = threading.current_thread() is threading.main_thread()  # signals need it
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
     try:
         return args.func(args)
+    except Interrupted as exc:  # Ctrl-C or SIGTERM during training: state stays resumable
+        print(f"diffrl {args.command}: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"diffrl {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except DivergedError as exc:
+        print(f"diffrl {args.command}: error: {exc}", file=sys.stderr)
+        return 3
     except _reported_errors() as exc:  # evaluated only once an exception is raised
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"diffrl {args.command}: error: {msg}", file=sys.stderr)
         return 2
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM ends a command the way Ctrl-C does (the loop turns it into `Interrupted`)."""
+    raise KeyboardInterrupt
 
 
 def _reported_errors() -> tuple[type[Exception], ...]:
     """The errors printed as one line: bad input, not bugs. Looked up only after a failure so
     that the commands which never import the run package (and JAX) do not pay for it."""
     from diffrl.data.dataset import DatasetError
-    from diffrl.errors import CheckpointError
+    from diffrl.errors import CheckpointError, EnvError
     from diffrl.settings import SettingsError
 
     errors: list[type[Exception]] = [
-        DatasetError, CheckpointError, SettingsError, KeyError, FileExistsError
+        DatasetError, CheckpointError, EnvError, SettingsError, KeyError, FileExistsError
     ]  # fmt: skip
     run = sys.modules.get("diffrl.run.directory")  # a RunError comes only from an imported run
     if run is not None:

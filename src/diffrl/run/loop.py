@@ -20,14 +20,17 @@ import numpy as np
 from diffrl import fileio, plots, selection
 from diffrl.agents.api import Agent, Batch, Spec
 from diffrl.data import OfflineDataset
+from diffrl.errors import DivergedError, Interrupted
+from diffrl.run import lock
 from diffrl.run.directory import Run
 from diffrl.run.settings import RunConfig
 from diffrl.runlog import RunLogger
 
 
-def chunk_length(cfg: RunConfig) -> int:
-    """Largest scan length ≤ steps_per_call dividing the eval interval and the run length."""
-    return math.gcd(cfg.steps_per_call, cfg.eval_every, cfg.steps)
+def chunk_length(cfg: RunConfig, start: int = 0) -> int:
+    """Largest scan length ≤ steps_per_call dividing the eval interval, the run length and the
+    step it starts from (a run extended past its old end starts there)."""
+    return math.gcd(cfg.steps_per_call, cfg.eval_every, cfg.steps, start)
 
 
 def device_data(data: OfflineDataset) -> Batch:
@@ -63,31 +66,87 @@ def make_chunk_fn(
 
 
 def execute(run: Run, progress: bool = True) -> dict[str, Any]:
-    """Train from the latest checkpoint (or from scratch) to `cfg.steps`; return the summary."""
+    """Train from the latest good checkpoint (or from scratch) to `cfg.steps`; return the summary.
+
+    The run directory's lock is released at the end, however the run ends. Raises Interrupted on
+    Ctrl-C (and SIGTERM, which the CLI turns into one) and DivergedError on a non-finite value.
+    """
     if run.data is None:
         raise ValueError(f"{run.out}: opened without its training data; it cannot train")
+    try:
+        return _train(run, progress)
+    finally:
+        lock.release(run.out)
+
+
+def _train(run: Run, progress: bool) -> dict[str, Any]:
     cfg = run.cfg
     resumed = run.latest_checkpoint()
     state, step = resumed if resumed is not None else (run.initial_state(), 0)
     logger = RunLogger(run.out, start_step=step, total=cfg.steps, progress=progress)
-    length = chunk_length(cfg)
+    length = chunk_length(cfg, step)
     chunk = make_chunk_fn(run.agent, run.acfg, run.spec, cfg.batch_size, length)
     data = device_data(run.data)
-    if step == 0:
-        run.save(state, 0)
+    saved = step
     try:
+        if step == 0:
+            run.save(state, 0)
+        elif _is_eval_step(cfg, step) and not _evaluated(logger.records, step):
+            logger.eval(step, run.evaluate(state, step))  # killed between checkpoint and eval
         while step < cfg.steps:
-            t0 = time.perf_counter()
-            state, metrics = chunk(state, data, run.train_key)
-            metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-            step += length
-            logger.train(step, metrics, length / (time.perf_counter() - t0))
-            if step % cfg.eval_every == 0 or step == cfg.steps:
+            state, step = _chunk(run, (chunk, length), state, data, step, logger, saved)
+            if _is_eval_step(cfg, step):
+                run.save(state, step)  # before evaluating: a failing evaluation loses nothing
+                saved = step
                 logger.eval(step, run.evaluate(state, step))
-                run.save(state, step)
+    except KeyboardInterrupt:
+        raise Interrupted(str(run.out), step, saved) from None
     finally:
         logger.close()
     return finish(run, logger.records)
+
+
+def _chunk(run: Run, chunk_fn, state, data, step: int, logger: RunLogger, saved: int):
+    """One chunk of updates, checked for divergence, then logged."""
+    t0 = time.perf_counter()
+    chunk, length = chunk_fn
+    state, metrics = chunk(state, data, run.train_key)
+    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    step += length
+    _check_finite(run, state, metrics, step, saved)
+    logger.train(step, metrics, length / (time.perf_counter() - t0))
+    return state, step
+
+
+def _is_eval_step(cfg: RunConfig, step: int) -> bool:
+    return step % cfg.eval_every == 0 or step == cfg.steps
+
+
+def _evaluated(records: list[dict[str, Any]], step: int) -> bool:
+    return any(r.get("kind") == "eval" and r.get("step") == step for r in records)
+
+
+@jax.jit
+def _all_finite(state: Any) -> jax.Array:
+    leaves = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def _check_finite(run: Run, state: Any, metrics: dict[str, float], step: int, saved: int) -> None:
+    """Stop at the first chunk with an infinite metric or a non-finite parameter. (A NaN metric
+    alone means "not computed in this chunk"; a real NaN loss makes the parameters NaN.)"""
+    bad = [k for k, v in metrics.items() if math.isinf(v)]
+    if not bad and bool(_all_finite(state)):
+        return
+    what = f"metric {bad[0]} = {metrics[bad[0]]}" if bad else "the parameters"
+    if not bad:
+        nan = [k for k, v in metrics.items() if math.isnan(v)]
+        what += f" (NaN metrics: {', '.join(nan)})" if nan else ""
+    raise DivergedError(
+        f"{run.out}: training diverged by step {step}: {what} is not finite; the last good "
+        f"checkpoint is step {saved} ({run.checkpoint_path(saved).name}); lower the learning "
+        "rates or check the rewards' scale"
+    )
 
 
 def finish(run: Run, records: list[dict[str, Any]]) -> dict[str, Any]:
