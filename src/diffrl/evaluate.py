@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from diffrl.errors import EnvError
 
 if TYPE_CHECKING:
     import gymnasium as gym
@@ -29,6 +33,33 @@ class EnvSpec:
             return None
         span = self.ref_max_score - self.ref_min_score
         return 100.0 * (np.asarray(returns, np.float64) - self.ref_min_score) / span
+
+
+def check_env(spec: EnvSpec, obs_dim: int, action_dim: int, max_action: float, where: str) -> None:
+    """Refuse an env id that does not exist or whose spaces differ from the data's, before any
+    training; say in one line when its action box differs from the data's bounds."""
+    import gymnasium as gym
+
+    if spec.env_id not in gym.registry:
+        close = difflib.get_close_matches(spec.env_id, list(gym.registry), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise EnvError(f"{where}: unknown environment {spec.env_id!r}{hint}")
+    env = gym.make(spec.env_id, **spec.env_kwargs)
+    try:
+        obs_shape, act_space = env.observation_space.shape, env.action_space
+    finally:
+        env.close()
+    if obs_shape != (obs_dim,) or getattr(act_space, "shape", None) != (action_dim,):
+        raise EnvError(
+            f"{where}: {spec.env_id} has observations {obs_shape} and actions "
+            f"{getattr(act_space, 'shape', act_space)}, the data has ({obs_dim},) and "
+            f"({action_dim},); pass the --env the data was collected in"
+        )
+    low, high = np.asarray(act_space.low), np.asarray(act_space.high)
+    if not (np.allclose(high, max_action) and np.allclose(low, -max_action)):
+        print(f"{where}: warning: {spec.env_id}'s action box is [{low.min():g}, {high.max():g}], "
+              f"the data's [{-max_action:g}, {max_action:g}]; actions are clipped to the data's",
+              file=sys.stderr)  # fmt: skip
 
 
 def make_vector_env(spec: EnvSpec, n: int) -> gym.vector.SyncVectorEnv:

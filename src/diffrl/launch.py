@@ -7,9 +7,11 @@ package knows no bandit, and the loop knows no evaluator. The CLI, `diffrl.fit`,
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from diffrl import fileio
 from diffrl.data import DatasetError, OfflineDataset, apply_reward_transform, load_dataset
 from diffrl.data.transforms import check_reward_transform
 
@@ -59,17 +61,72 @@ def start(cfg: RunConfig, out: Path, data: OfflineDataset | None = None) -> Run:
 
     cfg = complete(cfg)  # concrete action choice, for the evaluator's record too
     data = data if data is not None else training_data(cfg)
-    return new_run(cfg, Path(out), data, evaluator_for(cfg, data))
+    evaluator = evaluator_for(cfg, data)
+    check_evaluation(evaluator, data)
+    for line in suspicious(cfg, data, evaluator):
+        print(f"warning: {line}", file=sys.stderr)
+    return new_run(cfg, Path(out), data, evaluator)
 
 
-def resume(out: Path) -> Run:
-    """The run in `out`, with its training data reloaded and checked, ready to train on."""
+def suspicious(cfg: RunConfig, data: OfflineDataset, evaluator: Evaluator | None) -> list[str]:
+    """Settings that are allowed but rarely meant, each said in one line."""
+    lines = []
+    if cfg.batch_size > data.size:
+        lines.append(
+            f"batch size {cfg.batch_size} is larger than the dataset ({data.size} transitions): "
+            "every batch repeats transitions"
+        )
+    if evaluator is None:
+        lines.append(
+            f"{data.source} records no environment and --env was not given: the run trains "
+            "without evaluations (no scores, no best checkpoint); pass --env ENV_ID to evaluate"
+        )
+    return lines
+
+
+def check_evaluation(evaluator: Evaluator | None, data: OfflineDataset) -> None:
+    """A Gym evaluator's env exists and fits `data`, checked before anything is written."""
+    from diffrl.evaluate import GymEvaluator, check_env
+
+    if isinstance(evaluator, GymEvaluator):
+        max_action = float(data.action_high)
+        check_env(evaluator.spec, data.obs_dim, data.action_dim, max_action, data.source)
+
+
+def resume(out: Path, steps: int | None = None) -> Run:
+    """The run in `out`, with its training data reloaded and checked, ready to train on.
+
+    `steps` extends the run to that many steps (config.json is updated; schedules that depend
+    on the run's length, such as cosine decays, follow the new length from here on)."""
     from diffrl.run import open_run, read_record, run_config
 
     record = read_record(out)
     cfg = run_config(out, record)
+    extend = steps is not None and steps != cfg.steps
+    if extend:
+        record = _extended(out, record, cfg, steps)
+        cfg = run_config(out, record)
     data = training_data(cfg)
-    return open_run(out, data, evaluator_for(cfg, data), record=record)
+    run = open_run(out, data, evaluator_for(cfg, data), record=record)  # locks `out`
+    if extend:
+        fileio.write_json_atomic(Path(out) / "config.json", {**run.record(), **_history(record)})
+    return run
+
+
+def _extended(out: Path, record: dict[str, Any], cfg: RunConfig, steps: int) -> dict[str, Any]:
+    from diffrl.run import RunError
+
+    if steps < cfg.steps:
+        raise RunError(
+            f"{out}: --steps {steps} is below the run's {cfg.steps}; a run is only extended"
+        )
+    print(f"extending {out} from {cfg.steps} to {steps} steps", file=sys.stderr)
+    run = {**record["run"], "steps": steps}
+    return {**record, "run": run, "extended_from": cfg.steps}
+
+
+def _history(record: dict[str, Any]) -> dict[str, Any]:
+    return {"extended_from": record["extended_from"]} if "extended_from" in record else {}
 
 
 def reopen(out: Path) -> Run:

@@ -27,9 +27,12 @@ def checkpoint_step(run_dir: Path, which: str) -> int:
     if not path.exists():
         raise RunError(f"{run_dir}: no summary.json; the run has not finished (resume it first)")
     entry = json.loads(path.read_text()).get(which)
-    if not entry:
-        raise RunError(f"{path}: no '{which}' evaluation recorded in this run")
-    return int(entry["step"])
+    if entry:
+        return int(entry["step"])
+    steps = sorted(Path(run_dir).glob("checkpoints/step_*.msgpack"))
+    if which == "final" and steps:  # trained without evaluations: the last state is final
+        return int(steps[-1].stem.removeprefix("step_"))
+    raise RunError(f"{path}: no '{which}' evaluation recorded in this run (it had no evaluator)")
 
 
 @dataclasses.dataclass
@@ -81,8 +84,10 @@ def evaluate_run(
     env: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate a finished run's policy again; the result is written to a new eval file."""
-    from diffrl.evaluate import EnvSpec, rollout
+    from diffrl.evaluate import EnvSpec, check_env, rollout
 
+    if episodes is not None and episodes <= 0:
+        raise RunError(f"--episodes must be a positive number of episodes, found {episodes}")
     policy = load_policy(run_dir, which, selection=selection, candidates=candidates)
     run = policy.run
     evaluator = run.evaluator
@@ -93,6 +98,8 @@ def evaluate_run(
         raise RunError(f"{run_dir}: the dataset records no environment; pass --env ENV_ID")
     base = evaluator.spec if evaluator is not None else EnvSpec(env)
     spec = dataclasses.replace(base, env_id=env, env_kwargs={}) if env else base
+    s = run.spec
+    check_env(spec, s.obs_dim, s.action_dim, s.max_action, str(run_dir))
     n = episodes or run.cfg.eval_episodes
     result = rollout(spec, lambda obs, t: policy(obs), n, run.cfg.seed + 100)
     return _record(run_dir, which, policy, result)

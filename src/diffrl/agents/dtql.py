@@ -61,8 +61,9 @@ class Config:
     def __post_init__(self) -> None:
         if not 0 <= self.pretrain_steps < self.total_steps:
             raise ValueError(
-                f"pretrain_steps ({self.pretrain_steps}) must be in [0, total_steps "
-                f"({self.total_steps})): the run must reach the policy phase"
+                f"pretrain_steps ({self.pretrain_steps}) must be below the run's steps "
+                f"({self.total_steps}) so that the policy trains: raise --steps, or lower the "
+                f"pretraining with --set pretrain_steps=N"
             )
 
     def lr_at(self, base: float, step: jax.Array) -> jax.Array:
