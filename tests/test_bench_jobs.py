@@ -85,7 +85,9 @@ def test_a_preset_applies_to_the_algorithms_that_have_it():
     with pytest.raises(KeyError, match="none of \\['bc'\\] has a preset"):
         bench.make_jobs(["bc"], ["x.npz"], [0], preset="hopper-medium-v2")
     per_dataset = ["hopper-medium-v2", "walker2d-medium-v2"]
-    with pytest.raises(SettingsError, match="dtql: pretrain_steps .50000. must be in"):
+    with pytest.raises(
+        SettingsError, match="dtql: pretrain_steps .50000. must be below the run's steps .100."
+    ):
         bench.make_jobs(["dtql"], ["h.npz"], [0], steps=100, preset=per_dataset[:1])
     jobs = bench.make_jobs(["dtql"], ["h.npz", "w.npz"], [0], steps=100, preset=per_dataset,
                            sets={"pretrain_steps": "10"})  # fmt: skip
