@@ -484,3 +484,41 @@ def test_eval_env_for():
     for name in ("antmaze-umaze-v2", "kitchen-partial-v0", "maze2d-umaze-v1", "door-human-v1"):
         assert eval_env_for(name) is None
     assert eval_env_for("not-a-dataset") is None
+
+
+def _rows_npz(path, **over):
+    rng, n, f32 = np.random.default_rng(0), 20, np.float32
+    arrays = {"observations": rng.normal(size=(n, 3)).astype(f32),
+              "actions": rng.uniform(-1, 1, (n, 2)).astype(f32),
+              "rewards": rng.normal(size=n).astype(f32),
+              "terminals": np.zeros(n, bool)}  # fmt: skip
+    np.savez(path, **{**arrays, **over})
+    return str(path)
+
+
+EMPTY = {"observations": np.zeros((0, 3), np.float32), "actions": np.zeros((0, 2), np.float32),
+         "rewards": np.zeros(0, np.float32), "terminals": np.zeros(0, bool)}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        (EMPTY, "field 'observations' is not usable: expected at least one row, found 0 rows"),
+        ({"rewards": np.array([object()] * 20)}, "field 'rewards' holds Python objects"),
+        ({"rewards": np.full(20, 1e300)}, "expected values that fit in float32, found 1e\\+300"),
+        ({"terminals": np.full(20, 2.0)}, "expected flags of 0 or 1 .or booleans., found"),
+        ({"rewards": np.ones(20, np.complex64)}, "expected a real numeric array.*complex64"),
+    ],
+)
+def test_bad_arrays_are_refused_in_one_line_not_rounded_or_dropped(tmp_path, over, message):
+    path = _rows_npz(tmp_path / "bad.npz", **over)
+    with pytest.raises(DatasetError, match=message) as info:
+        load_dataset(path)
+    assert str(info.value).startswith(path) and "\n" not in str(info.value)
+
+
+def test_a_directory_is_said_to_be_one(tmp_path):
+    for name in ("plain", "looks-like.hdf5", "looks-like.npz"):
+        (tmp_path / name).mkdir()
+        with pytest.raises(DatasetError, match="is a directory; expected a .hdf5/.h5/.npz file"):
+            load_dataset(str(tmp_path / name))

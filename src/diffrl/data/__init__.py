@@ -46,6 +46,10 @@ def _load_untransformed(spec: str) -> OfflineDataset:
         from diffrl.data.minari import load_minari  # imports minari only when asked
 
         return load_minari(spec.removeprefix("minari:"))
+    if Path(spec).is_dir():
+        raise DatasetError(
+            f"{spec}: is a directory; expected a .hdf5/.h5/.npz file ({SPEC_FORMS})."
+        )
     suffix = Path(spec).suffix.lower()
     if suffix in (".hdf5", ".h5"):
         return load_d4rl_hdf5(spec, name=name_for_d4rl_file(spec))

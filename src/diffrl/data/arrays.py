@@ -42,6 +42,8 @@ _SCALAR_FIELDS = (
 
 
 def _read_npz(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    if Path(path).is_dir():
+        raise DatasetError(f"{path}: is a directory; expected a .npz file.")
     try:
         loaded = np.load(path, allow_pickle=False)
     except FileNotFoundError as exc:
@@ -51,10 +53,22 @@ def _read_npz(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict
     if not isinstance(loaded, np.lib.npyio.NpzFile):
         raise DatasetError(f"{path}: not a .npz archive (it holds a single array).")
     with loaded:
-        items = {key: loaded[key] for key in loaded.files}
+        items = {key: _entry(loaded, key, path) for key in loaded.files}
     arrays = {k: v for k, v in items.items() if v.ndim > 0}
     meta = {k: plain_value(v) for k, v in items.items() if v.ndim == 0}
     return arrays, meta
+
+
+def _entry(loaded: Any, key: str, path: str | os.PathLike[str]) -> np.ndarray:
+    try:
+        return loaded[key]
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):  # object arrays: never unpickled from a data file
+            raise DatasetError(
+                f"{path}: field {key!r} holds Python objects (dtype object); expected numeric "
+                "arrays (save them with an explicit dtype, e.g. float32)."
+            ) from None
+        raise DatasetError(f"{path}: field {key!r} is unreadable ({exc}).") from None
 
 
 def _from_transitions(

@@ -205,18 +205,41 @@ def _check_one(key: str, arr: np.ndarray, source: str) -> np.ndarray:
     if key in VECTOR_KEYS and arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     want = 2 if key in MATRIX_KEYS else 1
-    if arr.ndim != want or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+    if len(arr) == 0:
+        raise dataset_error(source, key, "at least one row", "0 rows (an empty dataset)")
+    real = np.issubdtype(arr.dtype, np.number) and not np.issubdtype(arr.dtype, np.complexfloating)
+    if arr.ndim != want or not (real or arr.dtype == np.bool_):
         shape = "(N, dim)" if want == 2 else "(N,) or (N, 1)"
         found = f"shape {arr.shape}, dtype {arr.dtype}"
-        raise dataset_error(source, key, f"a numeric array of shape {shape}", found)
+        raise dataset_error(source, key, f"a real numeric array of shape {shape}", found)
     if key in FLAG_KEYS:
-        return arr.astype(bool)
-    arr = arr.astype(np.float32)
-    finite = np.isfinite(arr).reshape(len(arr), -1).all(axis=1)
+        return _flags(key, arr, source)
+    return _float32(key, arr, source)
+
+
+def _flags(key: str, arr: np.ndarray, source: str) -> np.ndarray:
+    """0/1 (or bool) flags as bool; any other value is refused, not rounded."""
+    bad = np.flatnonzero((arr != 0) & (arr != 1))
+    if bad.size:
+        found = f"{arr[bad[0]]!r} at row {int(bad[0])}"
+        raise dataset_error(source, key, "flags of 0 or 1 (or booleans)", found)
+    return arr.astype(bool)
+
+
+def _float32(key: str, arr: np.ndarray, source: str) -> np.ndarray:
+    """As float32, refusing NaN and inf, and saying so when a finite value overflows float32."""
+    rows = lambda mask: mask.reshape(len(arr), -1).all(axis=1)  # noqa: E731
+    finite = rows(np.isfinite(arr))
     if not finite.all():
         found = f"NaN or inf at row {int(np.flatnonzero(~finite)[0])}"
         raise dataset_error(source, key, "finite values", found)
-    return arr
+    out = arr.astype(np.float32)
+    fits = rows(np.isfinite(out))
+    if not fits.all():
+        row = int(np.flatnonzero(~fits)[0])
+        found = f"{np.abs(arr[row]).max():g} at row {row}, beyond float32's 3.4e38"
+        raise dataset_error(source, key, "values that fit in float32", found)
+    return out
 
 
 # -- qlearning_dataset --------------------------------------------------------------------------
