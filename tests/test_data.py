@@ -522,3 +522,19 @@ def test_a_directory_is_said_to_be_one(tmp_path):
         (tmp_path / name).mkdir()
         with pytest.raises(DatasetError, match="is a directory; expected a .hdf5/.h5/.npz file"):
             load_dataset(str(tmp_path / name))
+
+
+def test_a_truncated_minari_file_is_one_line(no_home_data, tmp_path):
+    import minari
+
+    buffers, _ = _minari_buffers(np.random.default_rng(0))
+    with warnings.catch_warnings():  # minari warns that no eval env is given
+        warnings.simplefilter("ignore")
+        minari.create_dataset_from_buffers("test/pendulum/cut-v0", buffers, env="Pendulum-v1",
+                                           algorithm_name="random", author="diffrl",
+                                           author_email="none@example.org", code_permalink="none",
+                                           description="fixture")  # fmt: skip
+    (data,) = (tmp_path / "minari").rglob("main_data.hdf5")
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    with pytest.raises(DatasetError, match="cannot be read; the file is damaged or truncated"):
+        load_dataset("minari:test/pendulum/cut-v0")

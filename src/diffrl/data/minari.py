@@ -87,7 +87,7 @@ def load_minari(dataset_id: str) -> OfflineDataset:
     """Load a local Minari dataset (never downloads) as transitions with its env and refs."""
     dataset = _open(dataset_id)
     source = f"minari:{dataset_id}"
-    episodes = [_episode_rows(ep, source) for ep in dataset.iterate_episodes()]
+    episodes = _read_episodes(dataset, source)
     if not episodes:
         raise dataset_error(source, "episodes", "at least one episode", "none")
     arrays = {k: np.concatenate([ep[k] for ep in episodes]) for k in episodes[0]}
@@ -107,6 +107,16 @@ def load_minari(dataset_id: str) -> OfflineDataset:
         action_high=high,
         episode_returns=np.asarray(returns, np.float64),
     )
+
+
+def _read_episodes(dataset: Any, source: str) -> list[dict[str, np.ndarray]]:
+    try:
+        return [_episode_rows(ep, source) for ep in dataset.iterate_episodes()]
+    except (OSError, KeyError) as exc:  # h5py's errors for truncated or damaged files
+        path = getattr(dataset.storage, "data_path", "its data file")
+        raise DatasetError(
+            f"{source}: {path} cannot be read; the file is damaged or truncated ({exc})."
+        ) from None
 
 
 def _float(value: Any) -> float | None:
