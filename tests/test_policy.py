@@ -60,3 +60,8 @@ def test_each_evaluation_goes_to_a_new_file(finished):
         written = json.loads(open(result["written"]).read())
         assert written["which"] == "final" and written["step"] == 20 and "score" in written
     assert first["score"] == second["score"]  # the same policy, keys and evaluation
+
+
+def test_a_bandit_run_refuses_another_env(finished):
+    with pytest.raises(RunError, match="a bandit run is scored on its task; --env does not apply"):
+        evaluate_run(finished, env="Hopper-v5")

@@ -92,6 +92,8 @@ def evaluate_run(
     run = policy.run
     evaluator = run.evaluator
     if run.cfg.dataset.startswith(launch.BANDIT_PREFIX):
+        if env is not None:
+            raise RunError(f"{run_dir}: a bandit run is scored on its task; --env does not apply")
         result = evaluator(lambda obs, index: policy(obs))
         return _record(run_dir, which, policy, result)
     if evaluator is None and env is None:
