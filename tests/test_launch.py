@@ -75,3 +75,16 @@ def test_reopen_needs_no_training_data(tmp_path, monkeypatch):
     assert run.act(state, obs, jax.random.PRNGKey(0)).shape == (5, 2)
     with pytest.raises(AssertionError, match="the training data was loaded"):
         launch.resume(tmp_path / "run")  # training on needs the data: the guard is live
+
+
+def test_a_run_without_preset_names_the_presets_of_its_environment(tmp_path, capsys):
+    data = launch.load_data(str(_npz(tmp_path / "h.npz", "Hopper-v5")))
+    cfg = resolve({"algo": "dtql", "dataset": str(tmp_path / "h.npz")})
+    assert cfg.preset is None
+    names = launch.presets_for_env(cfg, "Hopper-v5")
+    assert names == ["hopper-medium-expert-v2", "hopper-medium-replay-v2", "hopper-medium-v2"]
+    (line,) = [x for x in launch.suspicious(cfg, data, None) if "has no dtql preset" in x]
+    assert "its environment Hopper-v5 has: hopper-medium-expert-v2" in line
+    assert launch.presets_for_env(resolve({"algo": "bc", "dataset": "x.npz"}), "Hopper-v5") == []
+    with_preset = resolve({"algo": "dtql", "dataset": "x.npz", "preset": "hopper-medium-v2"})
+    assert launch.presets_for_env(with_preset, "Hopper-v5") == []

@@ -68,6 +68,17 @@ def start(cfg: RunConfig, out: Path, data: OfflineDataset | None = None) -> Run:
     return new_run(cfg, Path(out), data, evaluator)
 
 
+def presets_for_env(cfg: RunConfig, env_id: str | None) -> list[str]:
+    """The algorithm's presets for the task family of `env_id` (Hopper-v5 -> hopper-*), when the
+    run itself has no preset."""
+    from diffrl.presets import preset_names
+
+    if cfg.preset is not None or not env_id:
+        return []
+    family = env_id.split("-")[0].lower()
+    return [name for name in preset_names(cfg.algo) if name.startswith(family + "-")]
+
+
 def suspicious(cfg: RunConfig, data: OfflineDataset, evaluator: Evaluator | None) -> list[str]:
     """Settings that are allowed but rarely meant, each said in one line."""
     lines = []
@@ -75,6 +86,12 @@ def suspicious(cfg: RunConfig, data: OfflineDataset, evaluator: Evaluator | None
         lines.append(
             f"batch size {cfg.batch_size} is larger than the dataset ({data.size} transitions): "
             "every batch repeats transitions"
+        )
+    nearby = presets_for_env(cfg, data.env_id)
+    if nearby:
+        lines.append(
+            f"{data.source} has no {cfg.algo} preset, but its environment {data.env_id} has: "
+            f"{', '.join(nearby)} (pass --preset NAME to use one; this run uses the defaults)"
         )
     if evaluator is None:
         lines.append(
