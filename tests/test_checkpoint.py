@@ -12,6 +12,7 @@ from flax import serialization
 from diffrl import checkpoint, optim
 from diffrl.agents import dql
 from diffrl.checkpoint import CheckpointError
+from diffrl.errors import CheckpointDamaged
 
 
 def _tree(seed=0, hidden=4):
@@ -75,7 +76,7 @@ def _saved(tmp_path) -> tuple[Path, dict]:
     return path, jax.tree.map(np.zeros_like, tree)
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "not_a_checkpoint"])
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "not_a_checkpoint", "flipped"])
 def test_load_damaged_file_raises_with_path(tmp_path, damage):
     path, template = _saved(tmp_path)
     data = path.read_bytes()
@@ -85,11 +86,17 @@ def test_load_damaged_file_raises_with_path(tmp_path, damage):
         path.write_bytes(b"\xc1 this is not msgpack \x00\xff" * 10)
     elif damage == "empty":
         path.write_bytes(b"")
+    elif damage == "flipped":  # one bit inside the state: still parses, only the checksum sees it
+        raw = bytearray(data)
+        raw[len(raw) // 2] ^= 1
+        path.write_bytes(bytes(raw))
     else:
         path.write_bytes(serialization.msgpack_serialize({"weights": np.zeros(3)}))
-    with pytest.raises(CheckpointError) as err:
+    with pytest.raises(CheckpointDamaged) as err:  # a resume may fall back past it
         checkpoint.load(path, template)
     assert str(path) in str(err.value)
+    if damage == "flipped":
+        assert "checksum does not match" in str(err.value)
 
 
 def test_load_missing_file_raises(tmp_path):
@@ -105,6 +112,7 @@ def test_load_mismatched_template_structure_raises(tmp_path):
     with pytest.raises(CheckpointError, match="does not match") as err:
         checkpoint.load(path, other)
     assert str(path) in str(err.value)
+    assert not isinstance(err.value, CheckpointDamaged)  # a resume refuses, never skips it
 
 
 def _mismatched_template(kind):

@@ -17,7 +17,7 @@ from flax import serialization, traverse_util
 
 # defined in the light errors module so the CLI can catch it without importing flax; the name
 # diffrl.checkpoint.CheckpointError stays valid
-from diffrl.errors import CheckpointError
+from diffrl.errors import CheckpointDamaged, CheckpointError
 from diffrl.fileio import write_atomic
 
 
@@ -40,7 +40,7 @@ def load(path: Path, template: Any) -> tuple[Any, dict[str, Any]]:
     except FileNotFoundError:
         raise CheckpointError(f"{path}: checkpoint file not found") from None
     except Exception as exc:  # msgpack raises several types for damaged files
-        raise CheckpointError(f"{path}: checkpoint is unreadable ({exc})") from None
+        raise CheckpointDamaged(f"{path}: checkpoint is unreadable ({exc})") from None
     stored = _verified_tree(path, payload)
     _check_matches(path, template, stored)
     tree = serialization.from_state_dict(template, stored)
@@ -50,18 +50,18 @@ def load(path: Path, template: Any) -> tuple[Any, dict[str, Any]]:
 def _verified_tree(path: Path, payload: Any) -> Any:
     """The stored state dict, after its checksum was checked (older files have none)."""
     if not isinstance(payload, dict) or "meta" not in payload:
-        raise CheckpointError(f"{path}: not a diffrl checkpoint (no 'meta' entry)")
+        raise CheckpointDamaged(f"{path}: not a diffrl checkpoint (no 'meta' entry)")
     if "tree" in payload:  # written before checksums
         return payload["tree"]
     if "state" not in payload or "sha256" not in payload:
-        raise CheckpointError(f"{path}: not a diffrl checkpoint (no 'state'/'sha256' entries)")
+        raise CheckpointDamaged(f"{path}: not a diffrl checkpoint (no 'state'/'sha256' entries)")
     state, meta = payload["state"], payload["meta"]
     if not isinstance(state, bytes) or _digest(str(meta), state) != payload["sha256"]:
-        raise CheckpointError(f"{path}: checkpoint is damaged (its checksum does not match)")
+        raise CheckpointDamaged(f"{path}: checkpoint is damaged (its checksum does not match)")
     try:
         return serialization.msgpack_restore(state)
     except Exception as exc:
-        raise CheckpointError(f"{path}: checkpoint is unreadable ({exc})") from None
+        raise CheckpointDamaged(f"{path}: checkpoint is unreadable ({exc})") from None
 
 
 def _check_matches(path: Path, template: Any, stored: Any) -> None:

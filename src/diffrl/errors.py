@@ -10,6 +10,10 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable or does not belong to this run."""
 
 
+class CheckpointDamaged(CheckpointError):
+    """A checkpoint file is there but its bytes are not a whole, verified checkpoint."""
+
+
 class DivergedError(RuntimeError):
     """Training produced a non-finite loss, gradient norm or parameter; the run stopped."""
 

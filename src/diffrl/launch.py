@@ -126,7 +126,8 @@ def resume(out: Path, steps: int | None = None) -> Run:
     data = training_data(cfg)
     run = open_run(out, data, evaluator_for(cfg, data), record=record)  # locks `out`
     if extend:
-        fileio.write_json_atomic(Path(out) / "config.json", {**run.record(), **_history(record)})
+        extended = {**run.record(), "extended_from": record["extended_from"]}
+        fileio.write_json_atomic(Path(out) / "config.json", extended)
     return run
 
 
@@ -140,10 +141,6 @@ def _extended(out: Path, record: dict[str, Any], cfg: RunConfig, steps: int) -> 
     print(f"extending {out} from {cfg.steps} to {steps} steps", file=sys.stderr)
     run = {**record["run"], "steps": steps}
     return {**record, "run": run, "extended_from": cfg.steps}
-
-
-def _history(record: dict[str, Any]) -> dict[str, Any]:
-    return {"extended_from": record["extended_from"]} if "extended_from" in record else {}
 
 
 def reopen(out: Path) -> Run:

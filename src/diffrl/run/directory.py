@@ -29,7 +29,7 @@ from diffrl.acting import make_act_fn
 from diffrl.agents import get_agent
 from diffrl.agents.api import Spec
 from diffrl.data import OfflineDataset
-from diffrl.errors import CheckpointError
+from diffrl.errors import CheckpointDamaged
 from diffrl.run import lock
 from diffrl.run.settings import RunConfig, action_choice, agent_config, complete, from_record
 from diffrl.settings import SettingsError
@@ -97,9 +97,7 @@ class Run:
             path = self.checkpoint_path(step)
             try:
                 state, meta = checkpoint.load(path, self.template)
-            except CheckpointError as exc:
-                if "does not match this run" in str(exc):
-                    raise
+            except CheckpointDamaged as exc:  # a mismatch with this run's config is not skipped
                 path.replace(path.with_name(path.name + ".damaged"))
                 print(f"{exc}; kept as {path.name}.damaged, trying the one before", file=sys.stderr)
                 continue

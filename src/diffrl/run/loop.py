@@ -94,7 +94,12 @@ def _train(run: Run, progress: bool) -> dict[str, Any]:
         elif _is_eval_step(cfg, step) and not _evaluated(logger.records, step):
             logger.eval(step, run.evaluate(state, step))  # killed between checkpoint and eval
         while step < cfg.steps:
-            state, step = _chunk(run, (chunk, length), state, data, step, logger, saved)
+            t0 = time.perf_counter()
+            state, metrics = chunk(state, data, run.train_key)
+            metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+            step += length
+            _check_finite(run, state, metrics, step, saved)
+            logger.train(step, metrics, length / (time.perf_counter() - t0))
             if _is_eval_step(cfg, step):
                 run.save(state, step)  # before evaluating: a failing evaluation loses nothing
                 saved = step
@@ -104,18 +109,6 @@ def _train(run: Run, progress: bool) -> dict[str, Any]:
     finally:
         logger.close()
     return finish(run, logger.records)
-
-
-def _chunk(run: Run, chunk_fn, state, data, step: int, logger: RunLogger, saved: int):
-    """One chunk of updates, checked for divergence, then logged."""
-    t0 = time.perf_counter()
-    chunk, length = chunk_fn
-    state, metrics = chunk(state, data, run.train_key)
-    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-    step += length
-    _check_finite(run, state, metrics, step, saved)
-    logger.train(step, metrics, length / (time.perf_counter() - t0))
-    return state, step
 
 
 def _is_eval_step(cfg: RunConfig, step: int) -> bool:
