@@ -13,8 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -398,6 +401,48 @@ CASES: list[Case] = [
     ("eval not a run", lambda w: ["eval", str(w / "nothing")], 2, "not a run directory"),
     ("eval bad which", lambda w: ["eval", finished(w), "--which", "latest"], 2, "invalid choice"),
     (
+        "hdf5 fields of different lengths",
+        lambda w: ["train", *TINY, "--dataset", _hdf5(w, actions_rows=60), "--out", str(w / "h5")],
+        2,
+        "expected 64 rows (as 'observations'), found 60 rows",
+    ),
+    (
+        "truncated hdf5",
+        lambda w: ["train", *TINY, "--dataset", _truncated(_hdf5(w)), "--out", str(w / "h6")],
+        2,
+        "not a readable HDF5 file",
+    ),
+    (
+        "truncated npz",
+        lambda w: ["train", *TINY, "--dataset", _truncated(npz(w / "cut.npz")), "--out", str(w)],
+        2,
+        "not a readable .npz file",
+    ),
+    (
+        "config.json not JSON",
+        lambda w: ["train", "--resume", _edited(finished(w), "w1", text="{")],
+        2,
+        "config.json: not valid JSON",
+    ),
+    (
+        "config.json unknown entry",
+        lambda w: ["train", "--resume", _edited(finished(w), "w2", extra={"etta": 1})],
+        2,
+        "unknown entries 'etta'",
+    ),
+    (
+        "config.json bad value, eval",
+        lambda w: ["eval", _edited(finished(w), "w3", run={"steps": "many"})],
+        2,
+        "setting 'steps'",
+    ),
+    (
+        "resume extends with --steps",
+        lambda w: ["train", "--resume", _edited(finished(w), "w4"), "--steps", "40", "--quiet"],
+        0,
+        "extending",
+    ),
+    (
         "batch above dataset",
         lambda w: ["train", *TINY, "--dataset", npz(w / "small.npz", n=10), "--out", str(w / "s")],
         0,
@@ -428,6 +473,137 @@ CASES: list[Case] = [
 ]
 
 
+def _hdf5(work: Path, actions_rows: int = 64) -> str:
+    import h5py
+
+    path = work / f"d{actions_rows}.hdf5"
+    with h5py.File(path, "w") as f:
+        f["observations"] = np.zeros((64, 3), np.float32)
+        f["actions"] = np.zeros((actions_rows, 2), np.float32)
+        f["rewards"] = np.zeros(64, np.float32)
+        f["terminals"] = np.zeros(64, bool)
+    return str(path)
+
+
+def _truncated(path: str) -> str:
+    data = Path(path).read_bytes()
+    Path(path).write_bytes(data[: len(data) // 2])
+    return path
+
+
+def _edited(done: str, name: str, text: str | None = None, **changes: dict) -> str:
+    """A copy of finished run `done` whose config.json is replaced by `text` or has its top
+    level updated by `extra` and its "run" entry by `run`."""
+    copy = Path(done).parent / name
+    shutil.copytree(done, copy)
+    config = copy / "config.json"
+    if text is None:
+        record = json.loads(config.read_text())
+        record.update(changes.get("extra", {}))
+        record["run"].update(changes.get("run", {}))
+        text = json.dumps(record)
+    config.write_text(text)
+    return str(copy)
+
+
+# Cases that need more than one process, a signal or a umask: probe(work) -> (status, text),
+# where text is stderr plus, for file modes, what was found.
+Probe = tuple[str, Callable[[Path], tuple[int, str]], int, str]
+
+
+def _holder(directory: Path) -> subprocess.Popen:
+    """Another process that owns `directory` through diffrl's lock until it is killed."""
+    directory.mkdir(parents=True, exist_ok=True)
+    code = (
+        "import sys, time; from diffrl.run import lock; lock.acquire(sys.argv[1]); "
+        "print('locked', flush=True); time.sleep(600)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(directory)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def _start(*args: str, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    return subprocess.Popen(
+        ["diffrl", *args],
+        env=env,
+        text=True,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        **kwargs,
+    )
+
+
+def in_use(work: Path) -> tuple[int, str]:
+    holder = _holder(work / "busy")
+    try:
+        proc = diffrl("train", *TINY, "--dataset", "bandit:corners", "--out", str(work / "busy"))
+    finally:
+        holder.kill()
+        holder.wait()
+    return proc.returncode, proc.stderr
+
+
+def killed_owner(work: Path) -> tuple[int, str]:
+    holder = _holder(work / "stale")
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    proc = diffrl("train", *TINY, "--dataset", "bandit:corners", "--out", str(work / "stale"))
+    return proc.returncode, proc.stderr
+
+
+def two_at_once(work: Path) -> tuple[int, str]:
+    out = str(work / "both")
+    procs = [
+        _start("train", *TINY, "--seed", seed, "--dataset", "bandit:corners", "--out", out)
+        for seed in ("1", "2")
+    ]
+    results = [(p.wait(timeout=600), p.stderr.read()) for p in procs]
+    one_won = sorted(code for code, _ in results) == [0, 2]
+    return (0 if one_won else 1), "".join(err for _, err in results)
+
+
+def interrupted(sig: signal.Signals) -> Callable[[Path], tuple[int, str]]:
+    def probe(work: Path) -> tuple[int, str]:
+        out = work / f"signal-{sig.name}"
+        long = [*TINY[:-5], "--steps", "200000", "--eval-every", "100000", "--quiet"]
+        proc = _start("train", *long, "--dataset", "bandit:corners", "--out", str(out))
+        deadline = time.monotonic() + 300
+        while not (out / "metrics.jsonl").exists() or not (out / "metrics.jsonl").read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        proc.send_signal(sig)
+        return proc.wait(timeout=120), proc.stderr.read()
+
+    return probe
+
+
+def umask_027(work: Path) -> tuple[int, str]:
+    out = work / "shared"
+    args = ["train", *TINY, "--dataset", "bandit:corners", "--out", str(out)]
+    proc = subprocess.run(
+        ["diffrl", *args], capture_output=True, text=True, timeout=600, umask=0o027
+    )
+    names = ["config.json", "metrics.jsonl", "summary.json", "curves.png"]
+    files = [out / n for n in names] + sorted((out / "checkpoints").glob("*.msgpack"))
+    modes = {oct(os.stat(f).st_mode & 0o777) for f in files if f.exists()}
+    return proc.returncode, f"{proc.stderr}\nmodes {sorted(modes)} of {len(files)} files"
+
+
+PROBES: list[Probe] = [
+    ("run directory in use", in_use, 2, "is in use by PID"),
+    ("lock of a killed owner", killed_owner, 0, "took over from PID"),
+    ("two runs into one --out", two_at_once, 0, "is in use by PID"),
+    ("Ctrl-C", interrupted(signal.SIGINT), 130, "interrupted at step"),
+    ("SIGTERM", interrupted(signal.SIGTERM), 130, "interrupted at step"),
+    ("umask 027", umask_027, 0, "modes ['0o640'] of"),
+]
+
+
 def _empty(work: Path) -> str:
     f32 = np.float32
     path = work / "empty.npz"
@@ -452,26 +628,22 @@ def main() -> None:
     p.add_argument("--work", type=Path, required=True, help="fresh directory for the cases")
     args = p.parse_args()
     args.work.mkdir(parents=True, exist_ok=False)
+    runs = [(name, lambda w, s=setup: _ran(diffrl(*s(w))), c, p) for name, setup, c, p in CASES]
     good = 0
-    for name, setup, code, phrase in CASES:
-        proc = diffrl(*setup(args.work))
-        ok = proc.returncode == code and phrase in proc.stderr and "Traceback" not in proc.stderr
+    for name, probe, code, phrase in runs + PROBES:
+        status, text = probe(args.work)
+        ok = status == code and phrase in text and "Traceback" not in text
         good += ok
-        last = proc.stderr.strip().splitlines()[-1:] or [""]
-        print(
-            json.dumps(
-                {
-                    "case": name,
-                    "ok": ok,
-                    "rc": proc.returncode,
-                    "expected_rc": code,
-                    "stderr": last[0][:200],
-                }
-            ),
-            flush=True,
-        )
-    print(json.dumps({"cases": len(CASES), "behaved": good}))
-    sys.exit(0 if good == len(CASES) else 1)
+        last = [line for line in text.strip().splitlines() if phrase in line] or [""]
+        record = {"case": name, "ok": ok, "rc": status, "expected_rc": code, "said": last[0][:200]}
+        print(json.dumps(record), flush=True)
+    total = len(runs) + len(PROBES)
+    print(json.dumps({"cases": total, "behaved": good}))
+    sys.exit(0 if good == total else 1)
+
+
+def _ran(proc: subprocess.CompletedProcess) -> tuple[int, str]:
+    return proc.returncode, proc.stderr
 
 
 if __name__ == "__main__":

@@ -381,6 +381,10 @@ def test_corrupt_and_missing_files(no_home_data):
     with pytest.raises(DatasetError, match="not a readable HDF5 file") as err:
         load_dataset(str(bad))
     assert str(bad) in str(err.value)
+    cut = write_h5(no_home_data / "cut.hdf5", make_rows())
+    cut.write_bytes(cut.read_bytes()[:2000])  # a copy that stopped half-way
+    with pytest.raises(DatasetError, match="cut.hdf5: not a readable HDF5 file.*truncated"):
+        load_dataset(str(cut))
     bad_npz = no_home_data / "corrupt.npz"
     bad_npz.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(DatasetError, match="corrupt.npz"):

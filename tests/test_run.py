@@ -180,6 +180,16 @@ def test_config_json_with_bad_values_is_refused(uninterrupted, tmp_path):
     (bad / "config.json").write_text("{not json")
     with pytest.raises(RunError, match="config.json: not valid JSON"):
         launch.reopen(bad)
+    record["run"]["steps"] = 20
+    record["etta"] = 1.0  # a hand edit at the top level must not be ignored either
+    fileio.write_json_atomic(bad / "config.json", record)
+    with pytest.raises(RunError, match="config.json: unknown entries 'etta'; a run configuration"):
+        launch.reopen(bad)
+    record.pop("etta")
+    record["run"]["etta"] = 1.0
+    fileio.write_json_atomic(bad / "config.json", record)
+    with pytest.raises(RunError, match="etta"):
+        launch.reopen(bad)
 
 
 def test_unknown_agent_setting_is_a_clear_error():

@@ -206,6 +206,13 @@ def clean_temp_files(out: Path) -> list[Path]:
     return found
 
 
+# What Run.record() writes, plus what extending a run adds; anything else is a hand edit
+# that would otherwise be ignored without a word.
+RECORD_KEYS = frozenset(
+    {"run", "agent", "dataset", "spec", "fingerprint", "evaluation", "jax", "extended_from"}
+)
+
+
 def read_record(out: Path) -> dict[str, Any]:
     """config.json of run directory `out`, checked to be one."""
     path = Path(out) / "config.json"
@@ -217,6 +224,12 @@ def read_record(out: Path) -> dict[str, Any]:
         raise RunError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(record, dict) or "run" not in record:
         raise RunError(f"{path}: not a diffrl run configuration (no 'run' entry)")
+    unknown = sorted(set(record) - RECORD_KEYS)
+    if unknown:
+        raise RunError(
+            f"{path}: unknown entries {', '.join(map(repr, unknown))}; "
+            f"a run configuration holds {', '.join(sorted(RECORD_KEYS))}"
+        )
     return record
 
 
