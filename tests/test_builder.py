@@ -264,3 +264,20 @@ def test_medium_rule():
     )
     worse = recipe.choose_medium(evals, random_return=100.0)  # final below random: no medium
     assert worse["snapshot_step"] is None
+    # a curve that jumps past the target keeps the snapshot just below it (Hopper-v5's 1M-step
+    # run: 908 at 100k, 3 045 at 120k, target 1 155), and never one after the first crossing
+    jump = [186.0, 305.0, 908.0, 3045.0, 1160.0, 3432.0]
+    evals = [{"step": 20 * i, "return_mean": r} for i, r in enumerate(jump, 1)]
+    chosen = recipe.choose_medium(evals, random_return=16.0)
+    assert chosen["snapshot_step"] == 60
+    assert chosen["threshold"] == pytest.approx(16.0 + (3432.0 - 16.0) / 3)
+
+
+def test_a_level_made_by_another_medium_rule_is_not_kept(monkeypatch):
+    info = recipe.describe_env("Pendulum-v1")
+    cfg = recipe.default_train_config(100, 0)
+    before = {level: recipe.build_key(info, cfg, level, 10) for level in recipe.LEVELS}
+    monkeypatch.setattr(recipe, "MEDIUM_RULE", "first evaluation that reaches the target")
+    after = {level: recipe.build_key(info, cfg, level, 10) for level in recipe.LEVELS}
+    changed = sorted(level for level in recipe.LEVELS if before[level] != after[level])
+    assert changed == sorted(recipe.MEDIUM_LEVELS)  # rebuilt; random and expert are kept
