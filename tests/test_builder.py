@@ -186,6 +186,25 @@ def test_existing_dataset_is_not_overwritten(built, tmp_path):
     assert before == after
 
 
+def test_random_level_alone_trains_no_agent(tmp_path, capsys):
+    with contextlib.chdir(tmp_path), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        (result,) = build_datasets(ENV, levels="random", transitions=N, out=tmp_path, **TINY)
+    assert result.written and result.transitions == N
+    work = next((tmp_path / ".diffrl-build").glob("*-sac400"), None)
+    assert work is None or not (work / "state.msgpack").exists()  # no SAC step was taken
+    assert "no expert is trained for --levels random" in capsys.readouterr().err
+    meta = store.read_metadata(tmp_path, dataset_id(ENV, "random"))
+    assert "ref_max_score" not in meta and meta[store.META_KEY]["sac_steps"] is None
+    given = tmp_path / "given"
+    with contextlib.chdir(tmp_path), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        build_datasets(ENV, levels="random", transitions=N, out=given, ref_max_score=91.5, **TINY)
+    assert store.read_metadata(given, dataset_id(ENV, "random"))["ref_max_score"] == 91.5
+    with pytest.raises(BuildError, match="--ref-max-score: applies to builds without an agent"):
+        build_datasets(ENV, levels="expert", out=given, ref_max_score=91.5, **TINY)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

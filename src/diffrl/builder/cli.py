@@ -40,6 +40,12 @@ def add_data_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     build.add_argument(
         "--ref-episodes", type=int, default=100, help="episodes per reference return"
     )
+    build.add_argument(
+        "--ref-max-score",
+        type=float,
+        default=None,
+        help="expert reference return to record when no agent is trained (--levels random)",
+    )
     build.add_argument("--eval-every", type=int, default=None, help="env steps between evals")
     build.add_argument("--overwrite", action="store_true", help="replace existing datasets")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -94,6 +100,7 @@ def _build(args: argparse.Namespace) -> int:
         ref_episodes=args.ref_episodes,
         eval_every=args.eval_every,
         progress=not args.quiet,
+        ref_max_score=args.ref_max_score,
     )
     for r in results:
         state = "written" if r.written else "kept (already built)"

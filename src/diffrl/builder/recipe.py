@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ MEDIUM_RULE = (
 # The levels made from the medium snapshot: their build key names the rule, so datasets made
 # by an earlier rule are not kept as if this build had made them.
 MEDIUM_LEVELS = ("medium", "medium-replay", "medium-expert")
+AGENT_LEVELS = (*MEDIUM_LEVELS, "expert")  # the levels that need a trained SAC agent
 _LEVEL_SEEDS = {level: i for i, level in enumerate(LEVELS)}
 
 
@@ -147,8 +149,16 @@ def choose_medium(evals: list[dict[str, Any]], random_return: float) -> dict[str
 
 
 # -- the build ----------------------------------------------------------------------------------
-def build_key(info: EnvInfo, cfg: behaviour.TrainConfig, level: str, transitions: int) -> str:
-    """Identifies what produced a dataset: a rerun of the same build keeps its finished levels."""
+def build_key(
+    info: EnvInfo,
+    cfg: behaviour.TrainConfig,
+    level: str,
+    transitions: int,
+    refs: dict[str, Any] | None = None,
+) -> str:
+    """Identifies what produced a dataset: a rerun of the same build keeps its finished levels.
+    `refs` is given for builds without an agent, whose reference returns vary with how they
+    were obtained (a later full build does not keep a random level that lacks its expert)."""
     record = {
         "env": info.env_id,
         "kwargs": info.env_kwargs,
@@ -158,6 +168,8 @@ def build_key(info: EnvInfo, cfg: behaviour.TrainConfig, level: str, transitions
     }
     if level in MEDIUM_LEVELS:
         record["medium_rule"] = MEDIUM_RULE
+    if refs is not None:
+        record["references"] = refs
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -168,8 +180,10 @@ def _plan(
     levels: list[str],
     transitions: int,
     overwrite: bool,
+    refs: dict[str, Any] | None = None,
 ) -> dict[str, bool]:
-    """level -> must it be written; refuses before any work to replace someone else's dataset."""
+    """level -> must it be written; refuses before any work to replace someone else's dataset.
+    `refs`: the reference returns of a build without an agent (part of its datasets' key)."""
     plan = {}
     for level in levels:
         ds_id = store.dataset_id(info.env_id, level)
@@ -178,7 +192,7 @@ def _plan(
             plan[level] = True
             continue
         same = meta.get(store.META_KEY, {}).get("build_key") == build_key(
-            info, cfg, level, transitions
+            info, cfg, level, transitions, refs
         )
         if not same and not overwrite:
             raise BuildError(
@@ -202,11 +216,16 @@ def build_datasets(
     ref_episodes: int = 100,
     n_envs: int = 16,
     progress: bool = True,
+    ref_max_score: float | None = None,
     **train_overrides: Any,
 ) -> list[BuildResult]:
     """Build D4RL-style datasets of `env_id` as Minari datasets under `out` (Minari's root when
     None). Rerunning the same call continues an interrupted build; datasets already written by
     it are kept. `train_overrides` may set random_steps, eval_every, eval_episodes, log_every.
+
+    Levels that need no trained agent (random) are built without training SAC; their expert
+    reference return is then `ref_max_score`, or that of an earlier behaviour run with these
+    settings, or not recorded (said in one line).
     """
     levels = parse_levels(levels)
     _check_counts(transitions, ref_episodes)
@@ -214,8 +233,25 @@ def build_datasets(
     cfg = default_train_config(sac_steps, seed, **train_overrides)
     cfg.check()
     root = (Path(out).expanduser() if out is not None else store.default_root()).absolute()
-    plan = _plan(root, info, cfg, levels, transitions, overwrite)
     work = work_dir(root, info, cfg)
+    if not set(levels) & set(AGENT_LEVELS):
+        refs, own = _references_without_agent(work, info, ref_episodes, seed, ref_max_score)
+        key_refs = None if own else refs  # the behaviour run's own: as a full build keys them
+        plan = _plan(root, info, cfg, levels, transitions, overwrite, key_refs)
+        builder = _LevelBuilder(
+            info, cfg, work, behaviour.action_scale(info), None, None, transitions, n_envs
+        )
+        builder.key_refs = key_refs
+        return [
+            _build_level(root, info, cfg, level, transitions, plan[level], builder, refs, progress)
+            for level in levels
+        ]
+    if ref_max_score is not None:
+        raise BuildError(
+            "--ref-max-score: applies to builds without an agent (--levels random); this build "
+            "trains SAC and measures its final policy's return instead."
+        )
+    plan = _plan(root, info, cfg, levels, transitions, overwrite)
     trainer = behaviour.Trainer(info, cfg, work, progress=progress)
     state = trainer.run()
     refs = _checked_references(
@@ -229,6 +265,39 @@ def build_datasets(
         _build_level(root, info, cfg, level, transitions, plan[level], builder, refs, progress)
         for level in levels
     ]
+
+
+def _references_without_agent(
+    work: Path, info: EnvInfo, episodes: int, seed: int, ref_max_score: float | None
+) -> tuple[dict[str, Any], bool]:
+    """Reference returns when no agent is trained, and whether they are the behaviour run's
+    own: those when a run with these settings finished before (and no other expert return is
+    given), else the random policy's return measured now and the given expert return (None:
+    not recorded, said in one line)."""
+    cached = work / f"references-{episodes}.json"
+    if ref_max_score is None and cached.exists():
+        return json.loads(cached.read_text()), True
+    spec = EnvSpec(info.env_id, dict(info.env_kwargs))
+    rand_seed = behaviour.derived_seed(seed, 3, 0)
+    low = rollout(spec, collect.random_policy(info, rand_seed), episodes, rand_seed)
+    if ref_max_score is None:
+        print(
+            f"{info.env_id}: no expert is trained for --levels random, so the datasets record "
+            f"no expert reference return (normalised scores need one); pass --ref-max-score R "
+            f"(e.g. D4RL's expert return for this task) to record it.",
+            file=sys.stderr,
+            flush=True,
+        )
+    refs = {
+        "ref_min_score": low["return_mean"],
+        "ref_max_score": None if ref_max_score is None else float(ref_max_score),
+        "ref_min_std": low["return_std"],
+        "ref_max_std": None,
+        "ref_episodes": episodes,
+        "ref_min_policy": "uniform random actions",
+        "ref_max_policy": "none trained" if ref_max_score is None else "given (--ref-max-score)",
+    }
+    return refs, False
 
 
 def _check_counts(transitions: int, ref_episodes: int) -> None:
@@ -279,7 +348,7 @@ def _build_level(
     """Write one level (`write`), or report the one this same build already wrote."""
     ds_id = store.dataset_id(info.env_id, level)
     if write:
-        extra = {"build_key": build_key(info, cfg, level, transitions)}
+        extra = {"build_key": build_key(info, cfg, level, transitions, builder.key_refs)}
         return _write_level(root, ds_id, level, builder, refs, extra, progress)
     return _kept_level(root, ds_id, level)
 
@@ -322,6 +391,7 @@ class _LevelBuilder:
         self.actor, self.medium = actor, medium
         self.transitions, self.n_envs = transitions, n_envs
         self.cache: dict[str, list[collect.Episode]] = {}
+        self.key_refs: dict[str, Any] | None = None  # see build_key
 
     def _seed(self, level: str) -> int:
         return behaviour.derived_seed(self.cfg.seed, 2, _LEVEL_SEEDS[level])
@@ -372,12 +442,12 @@ class _LevelBuilder:
             "level": level,
             "policy": policy,
             "transitions_requested": self.transitions,
-            "sac_steps": self.cfg.steps,
+            "sac_steps": self.cfg.steps if self.actor is not None else None,  # None: untrained
             "seed": self.cfg.seed,
             "collection_seed": self._seed(level),
-            "train": dataclasses.asdict(self.cfg),
+            "train": dataclasses.asdict(self.cfg) if self.actor is not None else None,
             "references": refs,
             "medium": self.medium,
-            "final_eval_return": self.medium["final_eval_return"],
+            "final_eval_return": None if self.medium is None else self.medium["final_eval_return"],
             "description": f"D4RL-style {level} data for {self.info.env_id} ({policy}).",
         }
