@@ -22,6 +22,19 @@ def add_data_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     )
     sub = data.add_subparsers(dest="data_command", required=True)
     build = sub.add_parser("build", help="train SAC and write the dataset levels (resumable)")
+    _add_build_arguments(build)
+    listing = sub.add_parser("list", help="list the Minari datasets under a root")
+    listing.add_argument("--out", default=None, help="Minari root (default: Minari's own)")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    export = sub.add_parser("export", help="write a dataset as a D4RL-format HDF5 file")
+    export.add_argument("id", help="dataset id, e.g. diffrl/hopper-v5/medium-v0")
+    export.add_argument("path", help="output .hdf5 file")
+    export.add_argument("--out", default=None, help="Minari root (default: Minari's own)")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    return data
+
+
+def _add_build_arguments(build: argparse.ArgumentParser) -> None:
     build.add_argument("--env", required=True, help="Gymnasium id, e.g. Hopper-v5")
     build.add_argument(
         "--levels", default=",".join(LEVELS), help=f"comma-separated subset of {','.join(LEVELS)}"
@@ -49,15 +62,6 @@ def add_data_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     build.add_argument("--eval-every", type=int, default=None, help="env steps between evals")
     build.add_argument("--overwrite", action="store_true", help="replace existing datasets")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
-    listing = sub.add_parser("list", help="list the Minari datasets under a root")
-    listing.add_argument("--out", default=None, help="Minari root (default: Minari's own)")
-    listing.add_argument("--json", action="store_true", help="one JSON object per line")
-    export = sub.add_parser("export", help="write a dataset as a D4RL-format HDF5 file")
-    export.add_argument("id", help="dataset id, e.g. diffrl/hopper-v5/medium-v0")
-    export.add_argument("path", help="output .hdf5 file")
-    export.add_argument("--out", default=None, help="Minari root (default: Minari's own)")
-    export.add_argument("--overwrite", action="store_true", help="replace an existing file")
-    return data
 
 
 def run_data(args: argparse.Namespace) -> int:

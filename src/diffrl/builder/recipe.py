@@ -223,48 +223,64 @@ def build_datasets(
     None). Rerunning the same call continues an interrupted build; datasets already written by
     it are kept. `train_overrides` may set random_steps, eval_every, eval_episodes, log_every.
 
-    Levels that need no trained agent (random) are built without training SAC; their expert
-    reference return is then `ref_max_score`, or that of an earlier behaviour run with these
-    settings, or not recorded (said in one line).
-    """
+    Random alone trains no SAC; its expert reference return is `ref_max_score`, that of an
+    earlier behaviour run with these settings, or not recorded (said in one line)."""
     levels = parse_levels(levels)
-    _check_counts(transitions, ref_episodes)
+    _check_counts(transitions, ref_episodes, levels, ref_max_score)
     info = describe_env(env_id, env_kwargs)
     cfg = default_train_config(sac_steps, seed, **train_overrides)
     cfg.check()
     root = (Path(out).expanduser() if out is not None else store.default_root()).absolute()
     work = work_dir(root, info, cfg)
+    refs, builder, sizes = None, None, (transitions, n_envs, ref_episodes)
     if not set(levels) & set(AGENT_LEVELS):
-        refs, own = _references_without_agent(work, info, ref_episodes, seed, ref_max_score)
-        key_refs = None if own else refs  # the behaviour run's own: as a full build keys them
-        plan = _plan(root, info, cfg, levels, transitions, overwrite, key_refs)
-        builder = _LevelBuilder(
-            info, cfg, work, behaviour.action_scale(info), None, None, transitions, n_envs
-        )
-        builder.key_refs = key_refs
-        return [
-            _build_level(root, info, cfg, level, transitions, plan[level], builder, refs, progress)
-            for level in levels
-        ]
-    if ref_max_score is not None:
-        raise BuildError(
-            "--ref-max-score: applies to builds without an agent (--levels random); this build "
-            "trains SAC and measures its final policy's return instead."
-        )
-    plan = _plan(root, info, cfg, levels, transitions, overwrite)
+        refs, builder = _agentless_builder(info, cfg, work, sizes, ref_max_score)
+    plan = _plan(root, info, cfg, levels, transitions, overwrite, builder and builder.key_refs)
+    if builder is None:
+        refs, builder = _trained_builder(info, cfg, work, sizes, progress)
+    return [
+        _build_level(root, info, cfg, level, transitions, plan[level], builder, refs, progress)
+        for level in levels
+    ]
+
+
+def _agentless_builder(
+    info: EnvInfo,
+    cfg: behaviour.TrainConfig,
+    work: Path,
+    sizes: tuple[int, int, int],
+    ref_max_score: float | None,
+) -> tuple[dict[str, Any], _LevelBuilder]:
+    """Reference returns and level maker of a build that trains no agent (random only);
+    `sizes`: transitions, parallel envs, reference episodes."""
+    transitions, n_envs, ref_episodes = sizes
+    refs, own = _references_without_agent(work, info, ref_episodes, cfg.seed, ref_max_score)
+    scale = behaviour.action_scale(info)
+    builder = _LevelBuilder(info, cfg, work, scale, None, None, transitions, n_envs)
+    builder.key_refs = None if own else refs  # the behaviour run's own: as a full build's
+    return refs, builder
+
+
+def _trained_builder(
+    info: EnvInfo,
+    cfg: behaviour.TrainConfig,
+    work: Path,
+    sizes: tuple[int, int, int],
+    progress: bool,
+) -> tuple[dict[str, Any], _LevelBuilder]:
+    """Train (or finish training) the behaviour agent; its reference returns and level maker
+    (`sizes` as for _agentless_builder)."""
+    transitions, n_envs, ref_episodes = sizes
     trainer = behaviour.Trainer(info, cfg, work, progress=progress)
     state = trainer.run()
     refs = _checked_references(
-        env_id, work, info, state.actor, trainer.scale, ref_episodes, seed, progress
+        info.env_id, work, info, state.actor, trainer.scale, ref_episodes, cfg.seed, progress
     )
     medium = choose_medium(behaviour.evaluations(work), refs["ref_min_score"])
     builder = _LevelBuilder(
         info, cfg, work, trainer.scale, state.actor, medium, transitions, n_envs
     )
-    return [
-        _build_level(root, info, cfg, level, transitions, plan[level], builder, refs, progress)
-        for level in levels
-    ]
+    return refs, builder
 
 
 def _references_without_agent(
@@ -300,7 +316,14 @@ def _references_without_agent(
     return refs, False
 
 
-def _check_counts(transitions: int, ref_episodes: int) -> None:
+def _check_counts(
+    transitions: int, ref_episodes: int, levels: list[str], ref_max_score: float | None
+) -> None:
+    if ref_max_score is not None and set(levels) & set(AGENT_LEVELS):
+        raise BuildError(
+            "--ref-max-score: applies to builds without an agent (--levels random); this build "
+            "trains SAC and measures its final policy's return instead."
+        )
     if transitions < 1:
         raise BuildError(f"--transitions: expected at least 1, found {transitions}.")
     if ref_episodes < 1:
