@@ -1,0 +1,187 @@
+"""Learning parity: diffrl's reference mode against the official implementation, same data,
+settings, budget and evaluation; one JSON line per run and a comparison line per algorithm.
+
+    python benchmarks/parity.py --algo dql --official PATH/Diffusion-Policies-for-Offline-RL \\
+        --dataset minari:diffrl/hopper-v5/medium-v0 --env Hopper-v5 --preset hopper-medium-v2 \\
+        --steps 30000 --eval-every 5000 --seeds 0,1,2 --work ~/diffrl-work/parity-dql
+
+PATH is a checkout of the official code, imported from there and driven from the outside (never
+copied, never edited); PyTorch must be installed by the user. For each seed, diffrl trains first
+(`diffrl.fit`, reference mode, the preset); its config.json then gives the official agent the
+same resolved hyperparameters, and both train on the same transitions (the run's own training
+data, reward transform applied once, passed to the official sampler untransformed). Both are
+evaluated by the same code: `--episodes` episodes of env seeds `seed + 100 + i`, each
+implementation with its own official action choice (Diffusion-QL: 50 candidates, softmax over
+the target critic's min-Q). The learning-rate cosine is stepped as the official `main.py` steps
+it (once per evaluation window, over steps/1000 "epochs").
+
+Runs are kept under --work: a rerun skips every (implementation, seed) already finished, so a
+stopped sweep continues where it stopped. The last line per algorithm compares final and best
+returns (mean ± std over seeds) and says whether the means differ by less than the larger of
+the two seed standard deviations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import diffrl
+from diffrl import launch
+from diffrl.evaluate import EnvSpec, rollout
+from diffrl.run import read_record, run_config
+from diffrl.runlog import read_records
+
+
+def ours(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    out = args.work / f"diffrl-seed{seed}"
+    if not (out / "summary.json").exists():
+        settings = {
+            "algo": args.algo,
+            "dataset": args.dataset,
+            "env": args.env,
+            "preset": args.preset,
+            "steps": args.steps,
+            "eval_every": args.eval_every,
+            "eval_episodes": args.episodes,
+            "seed": seed,
+            "mode": "reference",
+        }
+        start = time.perf_counter()
+        diffrl.fit(settings, out, progress=False)
+        wall = args.work / f"diffrl-seed{seed}-wall.txt"  # beside the run: --out is diffrl's
+        wall.write_text(f"{time.perf_counter() - start:.1f}\n")
+    evals = [r for r in read_records(out / "metrics.jsonl") if r.get("kind") == "eval"]
+    curve = [(r["step"], r["return_mean"]) for r in evals]
+    eval_s = sum(r["eval_seconds"] for r in evals)
+    wall = args.work / f"diffrl-seed{seed}-wall.txt"
+    train_s = float(wall.read_text()) - eval_s if wall.exists() else None  # compile included
+    return {"impl": "diffrl", "seed": seed, "curve": curve, "train_seconds": train_s}
+
+
+def official_data(out: Path) -> tuple[Any, dict[str, Any], Any]:
+    """The diffrl run's resolved agent settings, its training data and its evaluation spec."""
+    record = read_record(out)
+    cfg = run_config(out, record)
+    data = launch.training_data(cfg)
+    evaluation = record["evaluation"]
+    spec = EnvSpec(evaluation["env_id"], dict(evaluation.get("env_kwargs") or {}))
+    return data, record["agent"], (spec, evaluation["seed"], evaluation["episodes"], cfg)
+
+
+def official_dql(path: Path, data: Any, agent: dict[str, Any], seed: int, steps: int) -> tuple:
+    """The official Diffusion-QL agent on `data`: (train(window), act(obs batch, t))."""
+    import torch
+
+    sys.path.insert(0, str(path))
+    from agents.ql_diffusion import Diffusion_QL
+    from utils.data_sampler import Data_Sampler
+
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    arrays = {
+        "observations": data.observations,
+        "actions": data.actions,
+        "next_observations": data.next_observations,
+        "rewards": data.rewards,
+        "terminals": data.terminals.astype(np.float32),
+    }
+    sampler = Data_Sampler(arrays, "cpu", "no")  # rewards already transformed by diffrl
+    model = Diffusion_QL(
+        state_dim=data.obs_dim,
+        action_dim=data.action_dim,
+        max_action=float(data.action_high),
+        device="cpu",
+        discount=agent["gamma"],
+        tau=agent["tau"],
+        max_q_backup=agent["max_q_backup"],
+        beta_schedule=agent["beta_schedule"],
+        n_timesteps=agent["n_steps"],
+        eta=agent["eta"],
+        lr=agent["actor_lr"],
+        lr_decay=agent["lr_decay"],
+        lr_maxt=max(1, steps // 1000),  # main.py: T_max = num_epochs, stepped per train() call
+        grad_norm=agent["grad_norm"],
+    )
+
+    def act(obs: np.ndarray, t: int) -> np.ndarray:
+        return np.stack([model.sample_action(row) for row in obs])
+
+    return lambda window: model.train(sampler, window, batch_size=256), act
+
+
+OFFICIAL = {"dql": official_dql}
+OFFICIAL_FILES = {"dql": "agents/ql_diffusion.py"}  # what a checkout of each must hold
+
+
+def official(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    path = args.work / f"official-seed{seed}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    data, agent, (spec, eval_seed, episodes, cfg) = official_data(args.work / f"diffrl-seed{seed}")
+    train, act = OFFICIAL[args.algo](args.official, data, agent, seed, cfg.steps)
+    curve, train_s = [], 0.0
+    for step in range(cfg.eval_every, cfg.steps + 1, cfg.eval_every):
+        start = time.perf_counter()
+        train(cfg.eval_every)
+        train_s += time.perf_counter() - start
+        curve.append((step, rollout(spec, act, episodes, eval_seed)["return_mean"]))
+    result = {"impl": "official", "seed": seed, "curve": curve, "train_seconds": train_s}
+    path.write_text(json.dumps(result))
+    return result
+
+
+def compare(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    line: dict[str, Any] = {"kind": "comparison"}
+    for impl in ("diffrl", "official"):
+        mine = [r for r in runs if r["impl"] == impl]
+        final = [r["curve"][-1][1] for r in mine]
+        best = [max(v for _, v in r["curve"]) for r in mine]
+        line[impl] = {
+            "final_mean": statistics.fmean(final),
+            "final_std": statistics.pstdev(final),
+            "best_mean": statistics.fmean(best),
+            "final_per_seed": final,
+        }
+    a, b = line["diffrl"], line["official"]
+    spread = max(a["final_std"], b["final_std"])
+    line["final_difference"] = a["final_mean"] - b["final_mean"]
+    line["within_seed_spread"] = abs(line["final_difference"]) <= spread
+    return line
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--algo", choices=sorted(OFFICIAL), required=True)
+    p.add_argument("--official", type=Path, required=True, help="checkout of the official code")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--env", required=True)
+    p.add_argument("--preset", default=None)
+    p.add_argument("--steps", type=int, default=30_000)
+    p.add_argument("--eval-every", type=int, default=5_000)
+    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--work", type=Path, required=True, help="where both implementations' runs live")
+    args = p.parse_args()
+    marker = args.official / OFFICIAL_FILES[args.algo]
+    if not marker.is_file():
+        p.error(f"--official {args.official}: expected a checkout with {marker}, found none")
+    args.work = args.work.expanduser()
+    args.work.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for seed in (int(s) for s in args.seeds.split(",")):
+        for run in (ours(args, seed), official(args, seed)):
+            runs.append(run)
+            print(json.dumps({"kind": "run", "algo": args.algo, **run}), flush=True)
+    print(json.dumps({"algo": args.algo, "dataset": args.dataset, **compare(runs)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
