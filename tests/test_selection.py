@@ -95,3 +95,30 @@ def test_summarize_offline_selection(tmp_path, mode, picked):
     chosen = out["offline_selected"]
     assert chosen["step"] == 10 * (picked + 1)
     assert chosen["window_loss"] == pytest.approx(losses[picked])
+
+
+def test_early_stop_index_follows_the_official_rule():
+    # the first window is compared with 100; training stops after the first rise (tolerance 1)
+    assert selection.early_stop_index([0.9, 0.5, 0.6, 0.4]) == 2
+    assert selection.early_stop_index([0.9, 0.5, 0.5, 0.4]) == 3  # equal is no rise (min_delta 0)
+    assert selection.early_stop_index([101.0, 0.5]) == 0  # above the start value of 100
+    assert selection.early_stop_index([0.3]) == 0
+
+
+@pytest.mark.parametrize(("mode", "picked"), [("clean", 2), ("reference", 0)])
+def test_summarize_early_stopped_selects_among_the_evaluations_before_the_stop(mode, picked):
+    losses = [0.5, 0.2, 0.3, 0.1]  # rises at eval 2: selection among evals 0-2 only
+    lines = []
+    for i, loss in enumerate(losses):
+        lines.append({"kind": "train", "step": 10 * i + 5, "actor/bc_loss": loss})
+        lines.append({"kind": "eval", "step": 10 * (i + 1), "score": float(i)})
+    cfg = SimpleNamespace(
+        algo="dql", dataset="d", preset=None, mode=mode, seed=0, steps=40, top_k=1,
+        selection="softmax", candidates=50, policy_output="sample",
+    )  # fmt: skip
+    out = selection.summarize(lines, cfg, "actor/bc_loss")
+    stopped = out["early_stopped"]
+    # argsort([0.5, 0.2, 0.3]) = [1, 2, 0]: clean takes order[1] = eval 2, the official mask
+    # the evaluation whose rank is 1 = eval 0; over all four windows both pick eval 1 (step 20)
+    assert stopped["stopped_at_step"] == 30 and stopped["step"] == 10 * (picked + 1)
+    assert out["offline_selected"]["step"] == 20

@@ -13,6 +13,7 @@ from typing import Any
 
 # Only light imports at module level: `diffrl --help`, `diffrl info` and `diffrl data list` must
 # start without JAX, flax, optax or Ray; each command imports what it needs.
+from diffrl.names import SELECTION_RULES
 from diffrl.names import dataset_slug as slug
 
 SubParsers = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -94,7 +95,7 @@ def _refuse_flags_with_resume(args: argparse.Namespace) -> None:
 def _score_lines(summary: dict[str, Any]) -> dict[str, Any]:
     pick = ("step", "score", "score_std", "return_mean", "env_id")
     out = {}
-    for rule in ("final", "best", "offline_selected"):
+    for rule in SELECTION_RULES:
         entry = summary.get(rule)
         out[rule] = {k: entry[k] for k in pick if entry and k in entry} if entry else None
     return out
@@ -233,7 +234,7 @@ def _add_train_parser(sub: SubParsers) -> None:
 def _add_eval_parser(sub: SubParsers) -> None:
     e = sub.add_parser("eval", help="evaluate a trained run's policy")
     e.add_argument("run_dir")
-    e.add_argument("--which", default="final", choices=("final", "best", "offline_selected"))
+    e.add_argument("--which", default="final", choices=SELECTION_RULES)
     e.add_argument("--episodes", type=int)
     e.add_argument("--selection", choices=("none", "softmax", "argmax"))
     e.add_argument("--candidates", type=int)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# The model-selection rules a run's summary.json reports (diffrl.selection), in table order.
+SELECTION_RULES = ("final", "best", "offline_selected", "early_stopped")
+
 
 def dataset_slug(spec: str) -> str:
     """A directory name for a dataset spec: `minari:diffrl/hopper-v5/medium-v0` ->

@@ -14,9 +14,10 @@ import numpy as np
 
 from diffrl import checkpoint, fileio, launch
 from diffrl.acting import choose, make_act_fn
+from diffrl.names import SELECTION_RULES
 from diffrl.run import Run, RunError
 
-WHICH = ("final", "best", "offline_selected")
+WHICH = SELECTION_RULES
 
 
 def checkpoint_step(run_dir: Path, which: str) -> int:

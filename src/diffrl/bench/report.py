@@ -13,9 +13,9 @@ import numpy as np
 
 from diffrl.bench.jobs import Job
 from diffrl.fileio import write_text_atomic
-from diffrl.names import dataset_slug
+from diffrl.names import SELECTION_RULES, dataset_slug
 
-RULES = ("final", "best", "offline_selected")
+RULES = SELECTION_RULES
 
 
 def collect(jobs: list[Job], out: Path, statuses: list[dict]) -> list[dict[str, Any]]:
