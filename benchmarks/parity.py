@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 import diffrl
-from diffrl import launch
+from diffrl import launch, run
 from diffrl.evaluate import EnvSpec, rollout
 from diffrl.run import read_record, run_config
 from diffrl.runlog import read_records
@@ -42,6 +42,7 @@ from diffrl.runlog import read_records
 
 def ours(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     out = args.work / f"diffrl-seed{seed}"
+    wall = args.work / f"diffrl-seed{seed}-wall.txt"  # beside the run: --out is diffrl's
     if not (out / "summary.json").exists():
         settings = {
             "algo": args.algo,
@@ -55,13 +56,15 @@ def ours(args: argparse.Namespace, seed: int) -> dict[str, Any]:
             "mode": "reference",
         }
         start = time.perf_counter()
-        diffrl.fit(settings, out, progress=False)
-        wall = args.work / f"diffrl-seed{seed}-wall.txt"  # beside the run: --out is diffrl's
-        wall.write_text(f"{time.perf_counter() - start:.1f}\n")
+        if (out / "config.json").exists():  # a sweep stopped in this run: continue it
+            run.execute(launch.resume(out), progress=False)
+        else:
+            diffrl.fit(settings, out, progress=False)
+        before = float(wall.read_text()) if wall.exists() else 0.0
+        wall.write_text(f"{before + time.perf_counter() - start:.1f}\n")
     evals = [r for r in read_records(out / "metrics.jsonl") if r.get("kind") == "eval"]
     curve = [(r["step"], r["return_mean"]) for r in evals]
     eval_s = sum(r["eval_seconds"] for r in evals)
-    wall = args.work / f"diffrl-seed{seed}-wall.txt"
     train_s = float(wall.read_text()) - eval_s if wall.exists() else None  # compile included
     return {"impl": "diffrl", "seed": seed, "curve": curve, "train_seconds": train_s}
 
@@ -77,7 +80,7 @@ def official_data(out: Path) -> tuple[Any, dict[str, Any], Any]:
 
 
 def official_dql(path: Path, data: Any, agent: dict[str, Any], seed: int, steps: int) -> tuple:
-    """The official Diffusion-QL agent on `data`: (train(window), act(obs batch, t))."""
+    """The official Diffusion-QL agent on `data`: (agent, train(window), act(obs batch, t))."""
     import torch
 
     sys.path.insert(0, str(path))
@@ -114,7 +117,7 @@ def official_dql(path: Path, data: Any, agent: dict[str, Any], seed: int, steps:
     def act(obs: np.ndarray, t: int) -> np.ndarray:
         return np.stack([model.sample_action(row) for row in obs])
 
-    return lambda window: model.train(sampler, window, batch_size=256), act
+    return model, lambda window: model.train(sampler, window, batch_size=256), act
 
 
 OFFICIAL = {"dql": official_dql}
@@ -126,16 +129,49 @@ def official(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     if path.exists():
         return json.loads(path.read_text())
     data, agent, (spec, eval_seed, episodes, cfg) = official_data(args.work / f"diffrl-seed{seed}")
-    train, act = OFFICIAL[args.algo](args.official, data, agent, seed, cfg.steps)
-    curve, train_s = [], 0.0
-    for step in range(cfg.eval_every, cfg.steps + 1, cfg.eval_every):
+    model, train, act = OFFICIAL[args.algo](args.official, data, agent, seed, cfg.steps)
+    partial = args.work / f"official-seed{seed}.partial.pt"
+    curve, train_s = resume_official(partial, model)
+    for step in range(cfg.eval_every * (len(curve) + 1), cfg.steps + 1, cfg.eval_every):
         start = time.perf_counter()
         train(cfg.eval_every)
         train_s += time.perf_counter() - start
         curve.append((step, rollout(spec, act, episodes, eval_seed)["return_mean"]))
+        save_official(partial, model, curve, train_s)
     result = {"impl": "official", "seed": seed, "curve": curve, "train_seconds": train_s}
     path.write_text(json.dumps(result))
+    partial.unlink(missing_ok=True)
     return result
+
+
+def save_official(path: Path, model: Any, curve: list, train_s: float) -> None:
+    """The official agent's whole state after an evaluation window (its networks, optimisers,
+    schedulers and step, pickled as they are) with the RNG states, so a stopped sweep continues
+    as if it had not stopped."""
+    import torch
+
+    state = {
+        "agent": model.__dict__,
+        "curve": curve,
+        "train_s": train_s,
+        "torch_rng": torch.get_rng_state(),
+        "numpy_rng": np.random.get_state(),
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def resume_official(path: Path, model: Any) -> tuple[list, float]:
+    if not path.exists():
+        return [], 0.0
+    import torch
+
+    state = torch.load(path, weights_only=False)
+    model.__dict__.update(state["agent"])
+    torch.set_rng_state(state["torch_rng"])
+    np.random.set_state(state["numpy_rng"])
+    return [tuple(x) for x in state["curve"]], state["train_s"]
 
 
 def compare(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -177,9 +213,9 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     runs = []
     for seed in (int(s) for s in args.seeds.split(",")):
-        for run in (ours(args, seed), official(args, seed)):
-            runs.append(run)
-            print(json.dumps({"kind": "run", "algo": args.algo, **run}), flush=True)
+        for result in (ours(args, seed), official(args, seed)):
+            runs.append(result)
+            print(json.dumps({"kind": "run", "algo": args.algo, **result}), flush=True)
     print(json.dumps({"algo": args.algo, "dataset": args.dataset, **compare(runs)}), flush=True)
 
 

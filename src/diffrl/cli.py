@@ -62,16 +62,20 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.resume:
         _refuse_flags_with_resume(args)
+        group = launch.group_dirs(Path(args.resume))
+        if group:
+            runs = launch.resume_many(Path(args.resume), steps=args.steps)
+            print(f"resuming {args.resume} (seeds {', '.join(str(r.cfg.seed) for r in runs)})")
+            return _train_group(runs, args.quiet)
         train_run = launch.resume(Path(args.resume), steps=args.steps)
         print(f"resuming {args.resume}")
     else:
-        if not args.dataset:
-            raise SystemExit("diffrl train: --dataset SPEC is required (or --resume DIR)")
-        given = {f: getattr(args, f) for f in TRAIN_FLAGS if getattr(args, f) is not None}
-        algo = args.algo or "dql"
-        values = {"algo": algo, "dataset": args.dataset, **given, **parse_set(args.set or [])}
-        cfg = run.resolve(values, "diffrl train")  # every setting checked before any file
-        out = Path(args.out) if args.out else _default_out(f"{algo}-{slug(args.dataset)}")
+        cfg, out = _new_train_settings(args)
+        if args.seeds:
+            runs = launch.start_many(cfg, out, args.seeds)
+            print(f"run directories {out}/seed*  (seeds {', '.join(map(str, args.seeds))}, "
+                  f"preset: {cfg.preset or 'none'}, mode: {cfg.mode})")  # fmt: skip
+            return _train_group(runs, args.quiet)
         train_run = launch.start(cfg, out)
         print(f"run directory {out}  (preset: {cfg.preset or 'none'}, mode: {cfg.mode})")
     summary = run.execute(train_run, progress=not args.quiet)
@@ -79,10 +83,47 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new_train_settings(args: argparse.Namespace) -> tuple[Any, Path]:
+    """The checked settings of a new run (or group) and its --out."""
+    from diffrl import run
+
+    if not args.dataset:
+        raise SystemExit("diffrl train: --dataset SPEC is required (or --resume DIR)")
+    if args.seeds and args.seed is not None:
+        raise SystemExit("diffrl train: give --seed or --seeds, not both")
+    given = {f: getattr(args, f) for f in TRAIN_FLAGS if getattr(args, f) is not None}
+    algo = args.algo or "dql"
+    values = {"algo": algo, "dataset": args.dataset, **given, **parse_set(args.set or [])}
+    cfg = run.resolve(values, "diffrl train")  # every setting checked before any file
+    return cfg, Path(args.out) if args.out else _default_out(f"{algo}-{slug(args.dataset)}")
+
+
+def _train_group(runs: list, quiet: bool) -> int:
+    from diffrl.run.many import execute_many
+
+    summaries = execute_many(runs, progress=not quiet)
+    lines = {f"seed{r.cfg.seed}": _score_lines(s) for r, s in zip(runs, summaries, strict=True)}
+    print(json.dumps(lines, indent=2))
+    return 0
+
+
+def _seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, found {text!r}"
+        ) from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"expected distinct non-negative seeds, found {text!r}")
+    return seeds
+
+
 def _refuse_flags_with_resume(args: argparse.Namespace) -> None:
     """A resumed run keeps the settings of its config.json; only --steps (to extend it) and
     --quiet apply. Any other flag is refused by name rather than ignored."""
     named = {"algo": "--algo", "dataset": "--dataset", "set": "--set", "out": "--out"}
+    named |= {"seeds": "--seeds"}
     named |= {f: "--" + f.replace("_", "-") for f in TRAIN_FLAGS if f != "steps"}
     given = sorted(flag for field, flag in named.items() if getattr(args, field, None))
     if given:
@@ -215,6 +256,12 @@ def _add_train_parser(sub: SubParsers) -> None:
     t.add_argument("--preset", help="per-task preset (default: the dataset's name if known)")
     t.add_argument("--steps", type=int, help="gradient steps (default: the preset's)")
     t.add_argument("--seed", type=int)
+    t.add_argument(
+        "--seeds",
+        type=_seed_list,
+        help="comma-separated seeds trained together as one vmapped program; --out then holds "
+        "one run directory per seed (seed0, seed1, ...)",
+    )
     t.add_argument("--batch-size", dest="batch_size", type=int)
     t.add_argument("--eval-every", dest="eval_every", type=int, help="steps between evaluations")
     t.add_argument("--eval-episodes", dest="eval_episodes", type=int)

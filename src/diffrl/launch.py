@@ -151,3 +151,64 @@ def reopen(out: Path) -> Run:
     run = open_run(out, record=record)
     run.evaluator = evaluator_for(run.cfg, None, record.get("evaluation"))
     return run
+
+
+# -- many seeds in one program --------------------------------------------------------------------
+def seed_dir(parent: Path, seed: int) -> Path:
+    """Where seed `seed` of a group started with `--seeds` keeps its ordinary run directory."""
+    return Path(parent) / f"seed{seed}"
+
+
+def group_dirs(parent: Path) -> list[Path]:
+    """The run directories of the group in `parent` (none: it is not a group)."""
+    parent = Path(parent)
+    if not parent.is_dir() or (parent / "config.json").exists():
+        return []
+    found = [p for p in parent.glob("seed*") if (p / "config.json").is_file()]
+    return sorted(found, key=lambda p: int(p.name.removeprefix("seed") or -1))
+
+
+def start_many(cfg: RunConfig, parent: Path, seeds: list[int]) -> list[Run]:
+    """New runs of `cfg` for each seed, one directory each under `parent`, to train together
+    (run.execute_many). The data is loaded once when the seed does not change it."""
+    import dataclasses
+
+    from diffrl.run import RunError, lock
+
+    parent = Path(parent)
+    if parent.exists() and not parent.is_dir():
+        raise RunError(f"{parent}: --out is a file, not a directory; choose another --out")
+    mine = {seed_dir(parent, s).name for s in seeds}
+    others = (
+        sorted(p.name for p in parent.iterdir() if p.name not in mine) if parent.exists() else []
+    )
+    if others:
+        raise RunError(
+            f"{parent} holds other files ({', '.join(others[:5])}); a group of seeds needs an "
+            "empty or new --out"
+        )
+    shared = None if cfg.dataset.startswith(BANDIT_PREFIX) else training_data(cfg)
+    runs: list[Run] = []
+    try:
+        for s in seeds:
+            runs.append(start(dataclasses.replace(cfg, seed=s), seed_dir(parent, s), shared))
+    except BaseException:
+        for r in runs:
+            lock.release(r.out)
+        raise
+    return runs
+
+
+def resume_many(parent: Path, steps: int | None = None) -> list[Run]:
+    """The group of runs in `parent`, reopened to train on together."""
+    from diffrl.run import lock
+
+    runs: list[Run] = []
+    try:
+        for d in group_dirs(parent):
+            runs.append(resume(d, steps))
+    except BaseException:
+        for r in runs:
+            lock.release(r.out)
+        raise
+    return runs

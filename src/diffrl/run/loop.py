@@ -47,6 +47,13 @@ def make_chunk_fn(
     agent: Agent, acfg: Any, spec: Spec, batch_size: int, length: int
 ) -> Callable[[Any, Batch, jax.Array], tuple[Any, dict]]:
     """jit(state, data, key) -> (state, metrics averaged over `length` updates)."""
+    return jax.jit(chunk_body(agent, acfg, spec, batch_size, length), donate_argnums=0)
+
+
+def chunk_body(
+    agent: Agent, acfg: Any, spec: Spec, batch_size: int, length: int
+) -> Callable[[Any, Batch, jax.Array], tuple[Any, dict]]:
+    """The un-jitted chunk (`length` scanned updates), to jit alone or vmapped over seeds."""
 
     def chunk(state: Any, data: Batch, key: jax.Array) -> tuple[Any, dict]:
         n = data.observations.shape[0]
@@ -62,7 +69,7 @@ def make_chunk_fn(
         # losses between policy updates); the chunk's value is the mean over steps that have it
         return state, jax.tree.map(jnp.nanmean, metrics)
 
-    return jax.jit(chunk, donate_argnums=0)
+    return chunk
 
 
 def execute(run: Run, progress: bool = True) -> dict[str, Any]:
@@ -91,7 +98,7 @@ def _train(run: Run, progress: bool) -> dict[str, Any]:
     try:
         if step == 0:
             run.save(state, 0)
-        elif _is_eval_step(cfg, step) and not _evaluated(logger.records, step):
+        elif is_eval_step(cfg, step) and not was_evaluated(logger.records, step):
             logger.eval(step, run.evaluate(state, step))  # killed between checkpoint and eval
         while step < cfg.steps:
             t0 = time.perf_counter()
@@ -100,7 +107,7 @@ def _train(run: Run, progress: bool) -> dict[str, Any]:
             step += length
             _check_finite(run, state, metrics, step, saved)
             logger.train(step, metrics, length / (time.perf_counter() - t0))
-            if _is_eval_step(cfg, step):
+            if is_eval_step(cfg, step):
                 run.save(state, step)  # before evaluating: a failing evaluation loses nothing
                 saved = step
                 logger.eval(step, run.evaluate(state, step))
@@ -111,16 +118,16 @@ def _train(run: Run, progress: bool) -> dict[str, Any]:
     return finish(run, logger.records)
 
 
-def _is_eval_step(cfg: RunConfig, step: int) -> bool:
+def is_eval_step(cfg: RunConfig, step: int) -> bool:
     return step % cfg.eval_every == 0 or step == cfg.steps
 
 
-def _evaluated(records: list[dict[str, Any]], step: int) -> bool:
+def was_evaluated(records: list[dict[str, Any]], step: int) -> bool:
     return any(r.get("kind") == "eval" and r.get("step") == step for r in records)
 
 
 @jax.jit
-def _all_finite(state: Any) -> jax.Array:
+def all_finite(state: Any) -> jax.Array:
     leaves = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.inexact)]
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
@@ -129,7 +136,7 @@ def _check_finite(run: Run, state: Any, metrics: dict[str, float], step: int, sa
     """Stop at the first chunk with an infinite metric or a non-finite parameter. (A NaN metric
     alone means "not computed in this chunk"; a real NaN loss makes the parameters NaN.)"""
     bad = [k for k, v in metrics.items() if math.isinf(v)]
-    if not bad and bool(_all_finite(state)):
+    if not bad and bool(all_finite(state)):
         return
     what = f"metric {bad[0]} = {metrics[bad[0]]}" if bad else "the parameters"
     if not bad:

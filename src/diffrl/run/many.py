@@ -1,0 +1,162 @@
+"""Many seeds in one program: runs that differ only in their seed, trained by one jitted chunk
+vmapped over the seed axis.
+
+Each seed keeps its own ordinary run directory (config.json, checkpoints, metrics, summary,
+curves) and its own lock; only the computation is shared. On a GPU a step of these small
+networks is bound by kernel launches, so N seeds cost little more than one. The seeds advance
+together: a group resumes from the newest step every seed has a checkpoint of (a seed that had
+gone further retrains from there, as a single run resumed from that checkpoint would).
+
+Data: one copy when every seed trains on the same transitions (the usual case: the seed only
+changes initialisation and sampling), stacked along the seed axis otherwise (bandit tasks
+generate their data from the seed).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from diffrl.errors import DivergedError, Interrupted
+from diffrl.run import lock
+from diffrl.run.directory import Run, RunError
+from diffrl.run.loop import (
+    all_finite,
+    chunk_body,
+    chunk_length,
+    device_data,
+    finish,
+    is_eval_step,
+    was_evaluated,
+)
+from diffrl.runlog import RunLogger
+
+
+def check_group(runs: list[Run]) -> None:
+    """The runs may share one program: same settings but for the seed, distinct seeds."""
+    if not runs:
+        raise RunError("a group of seeds needs at least one run")
+    base = runs[0].cfg.to_json() | {"seed": None}
+    for r in runs[1:]:
+        theirs = r.cfg.to_json() | {"seed": None}
+        if theirs != base:
+            diff = sorted(k for k in base if base[k] != theirs.get(k))
+            raise RunError(
+                f"{r.out}: differs from {runs[0].out} in {', '.join(diff)}, not only the seed"
+            )
+    seeds = [r.cfg.seed for r in runs]
+    if len(set(seeds)) != len(seeds):
+        raise RunError(f"seeds must be distinct, found {seeds}")
+
+
+def execute_many(runs: list[Run], progress: bool = True) -> list[dict[str, Any]]:
+    """Train every run to `cfg.steps` as one vmapped program; the summaries, in run order.
+    Every run's lock is released at the end, however it ends."""
+    try:
+        check_group(runs)
+        if any(r.data is None for r in runs):
+            raise ValueError("every run of a group needs its training data")
+        return _train_many(runs, progress)
+    finally:
+        for r in runs:
+            lock.release(r.out)
+
+
+def common_start(runs: list[Run]) -> tuple[list[Any], int]:
+    """Each run's state at the newest step all of them have a good checkpoint of (0: fresh)."""
+    latest = [r.latest_checkpoint() for r in runs]
+    if any(x is None for x in latest):
+        return [r.initial_state() for r in runs], 0
+    step = min(s for _, s in latest)
+    states = [
+        st if s == step else r.load_state(step) for r, (st, s) in zip(runs, latest, strict=True)
+    ]
+    return states, step
+
+
+def stack(trees: list[Any]) -> Any:
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def unstack(tree: Any, i: int) -> Any:
+    return jax.tree.map(lambda x: x[i], tree)
+
+
+def shared_data(runs: list[Run]) -> tuple[Any, int | None]:
+    """The device data and its vmap axis: one copy (None) if every run has the same data."""
+    if len({r.fingerprint for r in runs}) == 1:
+        return device_data(runs[0].data), None
+    sizes = {r.data.size for r in runs}
+    if len(sizes) != 1:
+        raise RunError(f"the seeds' datasets differ in size ({sorted(sizes)}); train them apart")
+    return stack([device_data(r.data) for r in runs]), 0
+
+
+def _train_many(runs: list[Run], progress: bool) -> list[dict[str, Any]]:
+    cfg, first = runs[0].cfg, runs[0]
+    states, step = common_start(runs)
+    loggers = [RunLogger(r.out, start_step=step, total=cfg.steps, progress=progress and i == 0)
+               for i, r in enumerate(runs)]  # fmt: skip
+    length = chunk_length(cfg, step)
+    body = chunk_body(first.agent, first.acfg, first.spec, cfg.batch_size, length)
+    data, data_axis = shared_data(runs)
+    chunk = jax.jit(jax.vmap(body, in_axes=(0, data_axis, 0)), donate_argnums=0)
+    keys = jnp.stack([r.train_key for r in runs])
+    state, saved = stack(states), step
+    try:
+        _catch_up(runs, loggers, state, step)
+        while step < cfg.steps:
+            t0 = time.perf_counter()
+            state, metrics = chunk(state, data, keys)
+            metrics = jax.device_get(metrics)
+            step += length
+            rate = length / (time.perf_counter() - t0)  # per seed; the group does N times more
+            _check_finite_many(runs, state, metrics, step, saved)
+            for i, logger in enumerate(loggers):
+                logger.train(step, {k: float(v[i]) for k, v in metrics.items()}, rate)
+            if is_eval_step(cfg, step):
+                _save_and_evaluate(runs, loggers, state, step)
+                saved = step
+    except KeyboardInterrupt:
+        raise Interrupted(str(first.out.parent), step, saved) from None
+    finally:
+        for logger in loggers:
+            logger.close()
+    return [finish(r, logger.records) for r, logger in zip(runs, loggers, strict=True)]
+
+
+def _catch_up(runs: list[Run], loggers: list[RunLogger], state: Any, step: int) -> None:
+    """Step 0's checkpoints, or the evaluation of `step` if a kill came between its
+    checkpoint and its evaluation."""
+    for i, (r, logger) in enumerate(zip(runs, loggers, strict=True)):
+        if step == 0:
+            r.save(unstack(state, i), 0)
+        elif is_eval_step(r.cfg, step) and not was_evaluated(logger.records, step):
+            logger.eval(step, r.evaluate(unstack(state, i), step))
+
+
+def _save_and_evaluate(runs: list[Run], loggers: list[RunLogger], state: Any, step: int) -> None:
+    states = [unstack(state, i) for i in range(len(runs))]
+    for r, s in zip(runs, states, strict=True):
+        r.save(s, step)  # every seed's checkpoint before any evaluation: a failure loses nothing
+    for r, s, logger in zip(runs, states, loggers, strict=True):
+        logger.eval(step, r.evaluate(s, step))
+
+
+def _check_finite_many(runs: list[Run], state: Any, metrics: dict, step: int, saved: int) -> None:
+    """Stop the group at the first chunk where any seed has an infinite metric or a non-finite
+    parameter, naming that seed (its run directory) and the last good checkpoint."""
+    finite = np.asarray(jax.vmap(all_finite)(state))
+    for i, r in enumerate(runs):
+        bad = [k for k, v in metrics.items() if np.isinf(v[i])]
+        if bad or not finite[i]:
+            what = f"metric {bad[0]} = {float(metrics[bad[0]][i])}" if bad else "the parameters"
+            raise DivergedError(
+                f"{r.out}: training diverged by step {step}: {what} is not finite; the last good "
+                f"checkpoint of every seed is step {saved}; lower the learning rates or check the "
+                "rewards' scale"
+            )
