@@ -1,6 +1,10 @@
 """Training steps/s and action latency, one JSON line per algorithm.
 
     python benchmarks/speed.py --algo dql [--batch 256 --obs 17 --act 6 --repeats 7]
+    python benchmarks/speed.py --algo dql,dtql,diffcps --seeds 1,2,5,10
+
+`--seeds`: the training rate of N seeds in one vmapped program (run.many, as `diffrl train
+--seeds` runs them), per seed (`steps_per_s`) and for all seeds together (`agent_steps_per_s`).
 
 Training: the library's own jitted `lax.scan` chunk (run.make_chunk_fn) on random device data of
 100 000 transitions, batches sampled inside the scan as in real runs; steps/s is the median over
@@ -26,11 +30,13 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from startup import cpu_model
 
 from diffrl.acting import make_act_fn
 from diffrl.agents import get_agent
 from diffrl.agents.api import ActionChoice, Batch, Spec
 from diffrl.run import make_chunk_fn
+from diffrl.run.many import make_group_chunk_fn, stack
 
 
 def random_data(n: int, obs: int, act: int, seed: int = 0) -> Batch:
@@ -136,6 +142,41 @@ def measure(algo: str, args: argparse.Namespace) -> dict:
     return result
 
 
+def measure_seeds(algo: str, seeds: int, args: argparse.Namespace) -> dict:
+    """Training rate of `seeds` seeds in one vmapped program (run.many, as `--seeds` trains)."""
+    module = get_agent(algo)
+    cfg = module.Config()
+    if getattr(cfg, "pretrain_steps", 0):
+        cfg = dataclasses.replace(cfg, pretrain_steps=0)  # the main phase, as `steps_per_s`
+    spec = Spec(args.obs, args.act, 1.0)
+    data = random_data(100_000, args.obs, args.act)
+    fn = make_group_chunk_fn(module, cfg, spec, args.batch, args.chunk)
+    keys = jax.random.split(jax.random.PRNGKey(0), seeds)
+    state = stack([module.init(cfg, spec, k) for k in keys])
+    state, m = fn(state, data, keys)  # compile + warm up
+    jax.block_until_ready(m)
+    rates = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        state, m = fn(state, data, keys)
+        jax.block_until_ready(m)
+        rates.append(args.chunk / (time.perf_counter() - t0))
+    per_seed = statistics.median(rates)
+    return {
+        "algo": algo,
+        "seeds": seeds,
+        "steps_per_s": round(per_seed, 2),  # each seed's steps per second
+        "agent_steps_per_s": round(seeds * per_seed, 2),  # all seeds together
+        "steps_per_s_runs": [round(r, 2) for r in rates],
+        "batch": args.batch,
+        "chunk": args.chunk,
+        "backend": jax.default_backend(),
+        "devices": str(jax.devices()[0]),
+        "cpu": cpu_model(),
+        "jax": jax.__version__,
+    }
+
+
 def measure_baseline(args: argparse.Namespace) -> dict:
     """The plain jitted step of naive_dql.py: one dispatch and one host batch per step."""
     import naive_dql
@@ -186,7 +227,17 @@ def main() -> None:
         action="store_true",
         help="also time the plain jitted DQL step of benchmarks/naive_dql.py",
     )
+    p.add_argument(
+        "--seeds",
+        default=None,
+        help="comma-separated seed counts (e.g. 1,2,5,10): time N seeds in one vmapped program",
+    )
     args = p.parse_args()
+    if args.seeds:
+        for algo in args.algo.split(","):
+            for n in (int(x) for x in args.seeds.split(",")):
+                print(json.dumps(measure_seeds(algo.strip(), n, args)), flush=True)
+        return
     if args.baseline:
         print(json.dumps(measure_baseline(args)), flush=True)
     for algo in args.algo.split(","):

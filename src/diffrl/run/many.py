@@ -36,6 +36,15 @@ from diffrl.run.loop import (
 from diffrl.runlog import RunLogger
 
 
+def make_group_chunk_fn(
+    agent: Any, acfg: Any, spec: Any, batch_size: int, length: int, data_axis: int | None = None
+) -> Any:
+    """jit(states, data, keys) -> (states, metrics), the loop's chunk vmapped over a leading
+    seed axis of states and keys (and of data when `data_axis` is 0)."""
+    body = chunk_body(agent, acfg, spec, batch_size, length)
+    return jax.jit(jax.vmap(body, in_axes=(0, data_axis, 0)), donate_argnums=0)
+
+
 def check_group(runs: list[Run]) -> None:
     """The runs may share one program: same settings but for the seed, distinct seeds."""
     if not runs:
@@ -102,9 +111,10 @@ def _train_many(runs: list[Run], progress: bool) -> list[dict[str, Any]]:
     loggers = [RunLogger(r.out, start_step=step, total=cfg.steps, progress=progress and i == 0)
                for i, r in enumerate(runs)]  # fmt: skip
     length = chunk_length(cfg, step)
-    body = chunk_body(first.agent, first.acfg, first.spec, cfg.batch_size, length)
     data, data_axis = shared_data(runs)
-    chunk = jax.jit(jax.vmap(body, in_axes=(0, data_axis, 0)), donate_argnums=0)
+    chunk = make_group_chunk_fn(
+        first.agent, first.acfg, first.spec, cfg.batch_size, length, data_axis
+    )
     keys = jnp.stack([r.train_key for r in runs])
     state, saved = stack(states), step
     try:
