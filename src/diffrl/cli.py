@@ -146,6 +146,12 @@ def _score_lines(summary: dict[str, Any]) -> dict[str, Any]:
 def cmd_eval(args: argparse.Namespace) -> int:
     from diffrl.policy import evaluate_run
 
+    if Path(args.run_dir).is_file():
+        from diffrl.export import evaluate_exported
+
+        result = evaluate_exported(Path(args.run_dir), episodes=args.episodes, env=args.env)
+        print(json.dumps({k: v for k, v in result.items() if k != "returns"}, indent=2))
+        return 0
     result = evaluate_run(
         Path(args.run_dir),
         which=args.which,
@@ -155,6 +161,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         env=args.env,
     )
     print(json.dumps({k: v for k, v in result.items() if k != "returns"}, indent=2))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from diffrl.export import export_policy
+
+    out, sidecar = export_policy(Path(args.run_dir), Path(args.out), args.which, args.plain)
+    info = json.loads(sidecar.read_text())
+    print(f"wrote {out} and {sidecar.name}: {info['algo']} step {info['step']} ({info['which']}), "
+          f"{info['acts_by']}")  # fmt: skip
     return 0
 
 
@@ -232,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo_parser(sub)
     _add_train_parser(sub)
     _add_eval_parser(sub)
+    _add_export_parser(sub)
     _add_bandit_parser(sub)
     _add_bench_parser(sub)
     _add_data_parser(sub)
@@ -279,14 +296,27 @@ def _add_train_parser(sub: SubParsers) -> None:
 
 
 def _add_eval_parser(sub: SubParsers) -> None:
-    e = sub.add_parser("eval", help="evaluate a trained run's policy")
-    e.add_argument("run_dir")
+    e = sub.add_parser("eval", help="evaluate a trained run's policy (or an exported policy)")
+    e.add_argument("run_dir", help="a run directory, or a file written by diffrl export")
     e.add_argument("--which", default="final", choices=SELECTION_RULES)
     e.add_argument("--episodes", type=int)
     e.add_argument("--selection", choices=("none", "softmax", "argmax"))
     e.add_argument("--candidates", type=int)
     e.add_argument("--env", help="evaluate in another gymnasium env")
     e.set_defaults(func=cmd_eval)
+
+
+def _add_export_parser(sub: SubParsers) -> None:
+    x = sub.add_parser(
+        "export", help="write a run's policy as a jax.export file (runs without diffrl)"
+    )
+    x.add_argument("run_dir")
+    x.add_argument("--which", default="final", choices=SELECTION_RULES)
+    x.add_argument("--out", required=True, help="file to write, e.g. policy.jaxexport (+ .json)")
+    x.add_argument(
+        "--plain", action="store_true", help="plain sampling instead of the run's candidate ranking"
+    )
+    x.set_defaults(func=cmd_export)
 
 
 def _add_bandit_parser(sub: SubParsers) -> None:
