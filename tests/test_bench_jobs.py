@@ -76,6 +76,24 @@ def test_the_cli_runs_jobs_on_ray_and_skips_them_the_second_time(tmp_path, capsy
     assert "seed 0: skipped" in capsys.readouterr().out
 
 
+def test_vmap_seeds_trains_each_group_as_one_program(tmp_path, capsys, ray_session):
+    args = ["bench", "--algos", "bc", "--datasets", "bandit:corners", "--seeds", "0,1",
+            "--steps", "40", "--eval-every", "20", "--set", "hidden=8", "--vmap-seeds",
+            "--out", str(tmp_path)]  # fmt: skip
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert "seed 0: trained" in first and "seed 1: trained" in first
+    for seed in (0, 1):
+        run_dir = tmp_path / "runs" / "corners" / "bc" / f"seed{seed}"
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["seed"] == seed and summary["final"]["step"] == 40
+    assert main(args) == 0
+    again = capsys.readouterr().out
+    assert "seed 0: skipped" in again and "seed 1: skipped" in again
+    groups = bench.jobs.seed_groups(bench.make_jobs(["bc", "iql"], ["x.npz"], [0, 1, 2]))
+    assert groups == [[0, 1, 2], [3, 4, 5]]
+
+
 def test_a_preset_applies_to_the_algorithms_that_have_it():
     jobs = bench.make_jobs(["bc", "iql"], ["x.npz"], [0], steps=100, preset="hopper-medium-v2")
     assert [(j.algo, j.preset) for j in jobs] == [("bc", None), ("iql", "hopper-medium-v2")]

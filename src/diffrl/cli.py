@@ -223,7 +223,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     )  # fmt: skip
     print(f"{len(jobs)} jobs ({len(algos)} algorithms x {len(datasets)} datasets x "
           f"{len(seeds)} seeds) -> {args.out}")  # fmt: skip
-    rows = bench.bench(jobs, Path(args.out), algos, datasets, args.address, args.cpus_per_job)
+    rows = bench.bench(jobs, Path(args.out), algos, datasets, args.address, args.cpus_per_job,
+                       vmap_seeds=args.vmap_seeds)  # fmt: skip
     failed = sum(r["status"] != "ok" for r in rows)
     print(f"wrote {Path(args.out) / 'results.md'} and results.csv; {failed} failed job(s)")
     return 1 if failed else 0
@@ -352,6 +353,11 @@ def _add_bench_parser(sub: SubParsers) -> None:
     r.add_argument("--set", action="append", metavar="[ALGO.]KEY=VALUE", help="agent setting")
     r.add_argument("--address", help="Ray cluster address (default: a local Ray instance)")
     r.add_argument("--cpus-per-job", dest="cpus_per_job", type=float, default=1.0)
+    r.add_argument(
+        "--vmap-seeds", dest="vmap_seeds", action="store_true",
+        help="train the seeds of each algorithm and dataset as one vmapped program (one task "
+        "per group; on a GPU N seeds cost little more than one)",
+    )  # fmt: skip
     r.add_argument("--out", default="runs/bench", help="output directory (default runs/bench)")
     r.set_defaults(func=cmd_bench)
 

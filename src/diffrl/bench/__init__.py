@@ -61,11 +61,12 @@ def bench(
     cpus_per_job: float = 1.0,
     command: str | None = None,
     log: Callable[[str], Any] = print,
+    vmap_seeds: bool = False,
 ) -> list[dict]:
     """Run (or skip) every job, then write results.csv, results.md and the curves."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    statuses = run_jobs(jobs, out, address, cpus_per_job, log)
+    statuses = run_jobs(jobs, out, address, cpus_per_job, log, vmap_seeds)
     rows = collect(jobs, out, statuses)
     command = command or " ".join(shlex.quote(a) for a in ["diffrl", *sys.argv[1:]])
     write_csv(rows, out / "results.csv")

@@ -164,14 +164,58 @@ def run_job(job: Job, out: str) -> dict[str, Any]:
         }
 
 
+def run_group(jobs: list[Job], out: str) -> list[dict[str, Any]]:
+    """Train jobs that differ only in their seed as one vmapped program (run.many); one status
+    per job, in order. Finished jobs are skipped; never raises."""
+    from diffrl import launch
+    from diffrl.run import lock
+    from diffrl.run.many import execute_many
+
+    t0, runs, statuses = time.time(), [], []
+    try:
+        for job in jobs:
+            run_dir = job.run_dir(Path(out))
+            if (run_dir / "summary.json").exists():
+                statuses.append({"status": "skipped", "run_dir": str(run_dir)})
+            elif (run_dir / "config.json").exists():
+                runs.append(launch.resume(run_dir))
+                statuses.append({"status": "resumed", "run_dir": str(run_dir)})
+            else:
+                runs.append(launch.start(job_config(job), run_dir))
+                statuses.append({"status": "trained", "run_dir": str(run_dir)})
+        if runs:
+            execute_many(runs, progress=False)
+    except Exception as exc:  # noqa: BLE001 — the group's jobs are reported failed, not fatal
+        for r in runs:
+            lock.release(r.out)
+        failed = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                  "traceback": traceback.format_exc(limit=8)}  # fmt: skip
+        statuses = [s if s["status"] == "skipped" else {**s, **failed} for s in statuses]
+        statuses += [
+            {**failed, "run_dir": str(j.run_dir(Path(out)))} for j in jobs[len(statuses) :]
+        ]
+    seconds = round(time.time() - t0, 1)
+    return [s if s["status"] == "skipped" else {**s, "seconds": seconds} for s in statuses]
+
+
+def seed_groups(jobs: list[Job]) -> list[list[int]]:
+    """Indices of the jobs that share everything but the seed, in job order."""
+    groups: dict[Job, list[int]] = {}
+    for i, job in enumerate(jobs):
+        groups.setdefault(dataclasses.replace(job, seed=0), []).append(i)
+    return list(groups.values())
+
+
 def run_jobs(
     jobs: list[Job],
     out: Path,
     address: str | None,
     cpus_per_job: float,
     log: Callable[[str], Any] = print,
+    vmap_seeds: bool = False,
 ) -> list[dict]:
-    """Run the jobs as Ray tasks; returns one status record per job in job order."""
+    """Run the jobs as Ray tasks (with `vmap_seeds`, one task per group of seeds); returns one
+    status record per job in job order."""
     import ray
 
     env = {"env_vars": _thread_limits(cpus_per_job)}
@@ -184,19 +228,29 @@ def run_jobs(
             # a local instance stays on the loopback interface (no outside address needed)
             **({} if address else {"num_cpus": os.cpu_count(), "_node_ip_address": "127.0.0.1"}),
         )
-    remote = ray.remote(num_cpus=cpus_per_job, max_retries=0)(run_job)
-    pending = {remote.remote(job, str(out)): i for i, job in enumerate(jobs)}
+    groups = seed_groups(jobs) if vmap_seeds else [[i] for i in range(len(jobs))]
+    task = ray.remote(num_cpus=cpus_per_job, max_retries=0)(_run_indices)
+    pending = {task.remote([jobs[i] for i in g], str(out), vmap_seeds): g for g in groups}
     results: list[dict | None] = [None] * len(jobs)
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
         for ref in done:
-            i = pending.pop(ref)
+            group = pending.pop(ref)
             try:
-                results[i] = ray.get(ref)
+                statuses = ray.get(ref)
             except Exception as exc:  # noqa: BLE001 — e.g. a worker killed for memory
-                results[i] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-            log(_job_line(jobs[i], results[i], len(jobs) - len(pending), len(jobs)))
+                statuses = [{"status": "failed", "error": f"{type(exc).__name__}: {exc}"}] * len(
+                    group
+                )
+            for i, status in zip(group, statuses, strict=True):
+                results[i] = status
+                finished = sum(r is not None for r in results)
+                log(_job_line(jobs[i], status, finished, len(jobs)))
     return [r for r in results if r is not None]
+
+
+def _run_indices(jobs: list[Job], out: str, vmap_seeds: bool) -> list[dict[str, Any]]:
+    return run_group(jobs, out) if vmap_seeds else [run_job(jobs[0], out)]
 
 
 def _thread_limits(cpus_per_job: float) -> dict[str, str]:
