@@ -52,3 +52,18 @@ def test_the_recorded_evaluator_is_rebuilt_exactly():
     assert record["selection"] == "argmax" and record["seed"] == 107
     rebuilt = GymEvaluator.from_record(record)
     assert rebuilt.describe() == record and rebuilt.spec == PENDULUM
+
+
+def test_rollout_group_equals_each_run_alone():
+    from diffrl.evaluate import EnvSpec, rollout, rollout_group
+
+    spec = EnvSpec("Pendulum-v1")
+
+    def policy(obs, t):  # deterministic, so the episodes must match exactly
+        return np.clip(-0.5 * obs[:, 1:2] - 0.1 * obs[:, 2:3], -2.0, 2.0)
+
+    together = rollout_group(spec, policy, 2, [100, 107])
+    for seed, record in zip([100, 107], together, strict=True):
+        alone = rollout(spec, policy, 2, seed)
+        assert record["returns"] == alone["returns"]
+        assert record["length_mean"] == alone["length_mean"] == 200.0

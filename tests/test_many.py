@@ -116,3 +116,22 @@ def test_cli_trains_and_resumes_a_group(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([*args, "--seeds", "1,1"])
     assert "distinct non-negative seeds" in capsys.readouterr().err
+
+
+def test_a_group_is_evaluated_in_one_set_of_environments(tmp_path):
+    rng = np.random.default_rng(0)
+    f32 = np.float32
+    np.savez(tmp_path / "p.npz", observations=rng.normal(size=(200, 3)).astype(f32),
+             actions=rng.uniform(-1, 1, (200, 1)).astype(f32),
+             rewards=rng.normal(size=200).astype(f32), terminals=np.zeros(200, bool))  # fmt: skip
+    cfg = tiny_bandit_run("bc", {"hidden": 8}, steps=20, dataset=str(tmp_path / "p.npz"),
+                          env="Pendulum-v1", eval_episodes=2, eval_every=10)  # fmt: skip
+    runs = launch.start_many(cfg, tmp_path / "g", [0, 1])
+    execute_many(runs, progress=False)
+    for seed in (0, 1):
+        run = launch.resume(tmp_path / "g" / f"seed{seed}")
+        lock.release(run.out)
+        logged = [r for r in records_without_timing(run.out) if r["kind"] == "eval"][-1]
+        alone = run.evaluate(run.load_state(20), 20)  # this seed's evaluation on its own
+        np.testing.assert_allclose(logged["returns"], alone["returns"], rtol=1e-4)
+        assert logged["episodes"] == 2

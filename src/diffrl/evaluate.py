@@ -76,9 +76,28 @@ def rollout(spec: EnvSpec, policy: PolicyFn, episodes: int, seed: int) -> dict[s
     Returns per-episode returns and lengths, their means and the normalised score (×100) when
     reference returns are known.
     """
+    returns, lengths = _episodes(spec, policy, [seed + i for i in range(episodes)])
+    return summarize_returns(spec, returns, lengths)
+
+
+def rollout_group(
+    spec: EnvSpec, policy: PolicyFn, episodes: int, seeds: list[int]
+) -> list[dict[str, Any]]:
+    """`rollout` for several policies at once in one vectorised set of environments: policy
+    `policy(obs, t)` sees the observations of run 0's episodes, then run 1's, ...; run k's
+    episode i is seeded `seeds[k] + i`, as its own rollout would be. One record per run."""
+    envs = [s + i for s in seeds for i in range(episodes)]
+    returns, lengths = _episodes(spec, policy, envs)
+    cut = [slice(k * episodes, (k + 1) * episodes) for k in range(len(seeds))]
+    return [summarize_returns(spec, returns[c], lengths[c]) for c in cut]
+
+
+def _episodes(spec: EnvSpec, policy: PolicyFn, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Returns and lengths of one episode per seed, all envs stepped together."""
+    episodes = len(seeds)
     env = make_vector_env(spec, episodes)
     try:
-        obs, _ = env.reset(seed=[seed + i for i in range(episodes)])
+        obs, _ = env.reset(seed=seeds)
         returns = np.zeros(episodes)
         lengths = np.zeros(episodes, np.int64)
         alive = np.ones(episodes, bool)
@@ -92,7 +111,7 @@ def rollout(spec: EnvSpec, policy: PolicyFn, episodes: int, seed: int) -> dict[s
             t += 1
     finally:
         env.close()
-    return summarize_returns(spec, returns, lengths)
+    return returns, lengths
 
 
 def summarize_returns(spec: EnvSpec, returns: np.ndarray, lengths: np.ndarray) -> dict[str, Any]:
@@ -157,3 +176,11 @@ class GymEvaluator:
 
     def __call__(self, act_fn) -> dict[str, Any]:
         return rollout(self.spec, act_fn, self.episodes, self.seed)
+
+    def evaluate_group(self, group: list[GymEvaluator], act_fn) -> list[dict[str, Any]] | None:
+        """Records for the evaluators of a group of seeds (this one first) from one vectorised
+        set of environments; `act_fn(obs, t)` acts for all of them, run by run. None when
+        they cannot share one (other envs or episode counts)."""
+        if any((e.spec, e.episodes) != (self.spec, self.episodes) for e in group):
+            return None
+        return rollout_group(self.spec, act_fn, self.episodes, [e.seed for e in group])

@@ -35,7 +35,9 @@ from diffrl.run.settings import RunConfig, action_choice, agent_config, complete
 from diffrl.settings import SettingsError
 
 # evaluator(act_fn) -> record with at least "score"; act_fn(obs, index) -> actions, where index
-# (e.g. the env step) selects the random draw, so an evaluation is reproducible
+# (e.g. the env step) selects the random draw, so an evaluation is reproducible. An evaluator
+# may also offer evaluate_group(evaluators, act_fn) -> records | None, to evaluate a group of
+# seeds in one set of environments (run/many.py; GymEvaluator does)
 Evaluator = Callable[[Callable[[np.ndarray, int], np.ndarray]], dict[str, Any]]
 
 

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from diffrl.acting import policy_action
 from diffrl.errors import DivergedError, Interrupted
 from diffrl.run import lock
 from diffrl.run.directory import Run, RunError
@@ -116,6 +117,7 @@ def _train_many(runs: list[Run], progress: bool) -> list[dict[str, Any]]:
         first.agent, first.acfg, first.spec, cfg.batch_size, length, data_axis
     )
     keys = jnp.stack([r.train_key for r in runs])
+    group_act = make_group_act(first)
     state, saved = stack(states), step
     try:
         _catch_up(runs, loggers, state, step)
@@ -129,7 +131,7 @@ def _train_many(runs: list[Run], progress: bool) -> list[dict[str, Any]]:
             for i, logger in enumerate(loggers):
                 logger.train(step, {k: float(v[i]) for k, v in metrics.items()}, rate)
             if is_eval_step(cfg, step):
-                _save_and_evaluate(runs, loggers, state, step)
+                _save_and_evaluate(runs, loggers, state, step, group_act)
                 saved = step
     except KeyboardInterrupt:
         raise Interrupted(str(first.out.parent), step, saved) from None
@@ -149,12 +151,54 @@ def _catch_up(runs: list[Run], loggers: list[RunLogger], state: Any, step: int) 
             logger.eval(step, r.evaluate(unstack(state, i), step))
 
 
-def _save_and_evaluate(runs: list[Run], loggers: list[RunLogger], state: Any, step: int) -> None:
+def _save_and_evaluate(
+    runs: list[Run], loggers: list[RunLogger], state: Any, step: int, group_act: Any
+) -> None:
     states = [unstack(state, i) for i in range(len(runs))]
     for r, s in zip(runs, states, strict=True):
         r.save(s, step)  # every seed's checkpoint before any evaluation: a failure loses nothing
-    for r, s, logger in zip(runs, states, loggers, strict=True):
-        logger.eval(step, r.evaluate(s, step))
+    records = evaluate_together(runs, states, step, group_act)
+    if records is None:  # evaluators that cannot share environments: one seed at a time
+        records = [r.evaluate(s, step) for r, s in zip(runs, states, strict=True)]
+    for logger, record in zip(loggers, records, strict=True):
+        logger.eval(step, record)
+
+
+def make_group_act(run: Run) -> Any:
+    """jit(policy states, obs (N, B, S), eval keys (N,), index) -> actions (N, B, A): the run's
+    action choice vmapped over seeds, each seed's key folded with the index as `Run.act` does."""
+    act = policy_action(run.agent, run.acfg, run.spec, run.choice)
+
+    def one(state: Any, obs: jax.Array, key: jax.Array, index: jax.Array) -> jax.Array:
+        return act(state, obs, jax.random.fold_in(key, index))
+
+    return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, None)))
+
+
+def evaluate_together(
+    runs: list[Run], states: list[Any], step: int, group_act: Any
+) -> list[dict[str, Any]] | None:
+    """Every seed's evaluation from one vectorised set of environments and one vmapped policy
+    call per env step, when the evaluator can (`evaluate_group`, e.g. GymEvaluator); None
+    otherwise. Each record's `eval_seconds` is its share of the group's evaluation time."""
+    evaluators = [r.evaluator for r in runs]
+    together = getattr(evaluators[0], "evaluate_group", None)  # optional: see Evaluator
+    if together is None or any(type(e) is not type(evaluators[0]) for e in evaluators):
+        return None
+    ranked = runs[0].choice.ranked
+    pruned = stack([r.agent.policy_state(s, ranked) for r, s in zip(runs, states, strict=True)])
+    keys = jnp.stack([jax.random.fold_in(r.eval_key, step) for r in runs])
+
+    def act_fn(obs: np.ndarray, index: int) -> np.ndarray:
+        grouped = jnp.asarray(obs).reshape(len(runs), -1, obs.shape[-1])
+        return np.asarray(group_act(pruned, grouped, keys, index)).reshape(obs.shape[0], -1)
+
+    t0 = time.perf_counter()
+    records = together(evaluators, act_fn)
+    if records is None:
+        return None
+    share = (time.perf_counter() - t0) / len(runs)
+    return [{**record, "eval_seconds": share} for record in records]
 
 
 def _check_finite_many(runs: list[Run], state: Any, metrics: dict, step: int, saved: int) -> None:
