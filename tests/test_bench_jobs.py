@@ -56,8 +56,9 @@ def test_a_failed_job_is_reported_with_its_error(finished):
     assert "DatasetError" in statuses[2]["error"]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def ray_session():
+    """One local Ray instance for the module's Ray tests (starting one costs tens of seconds)."""
     import ray
 
     yield

@@ -218,16 +218,7 @@ def run_jobs(
     status record per job in job order."""
     import ray
 
-    env = {"env_vars": _thread_limits(cpus_per_job)}
-    if not ray.is_initialized():
-        ray.init(
-            address=address,
-            include_dashboard=False,
-            log_to_driver=False,
-            runtime_env=env,
-            # a local instance stays on the loopback interface (no outside address needed)
-            **({} if address else {"num_cpus": os.cpu_count(), "_node_ip_address": "127.0.0.1"}),
-        )
+    _ensure_ray(address, cpus_per_job)
     groups = seed_groups(jobs) if vmap_seeds else [[i] for i in range(len(jobs))]
     task = ray.remote(num_cpus=cpus_per_job, max_retries=0)(_run_indices)
     pending = {task.remote([jobs[i] for i in g], str(out), vmap_seeds): g for g in groups}
@@ -239,14 +230,29 @@ def run_jobs(
             try:
                 statuses = ray.get(ref)
             except Exception as exc:  # noqa: BLE001 — e.g. a worker killed for memory
-                statuses = [{"status": "failed", "error": f"{type(exc).__name__}: {exc}"}] * len(
-                    group
-                )
+                failed = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+                statuses = [failed] * len(group)
             for i, status in zip(group, statuses, strict=True):
                 results[i] = status
                 finished = sum(r is not None for r in results)
                 log(_job_line(jobs[i], status, finished, len(jobs)))
     return [r for r in results if r is not None]
+
+
+def _ensure_ray(address: str | None, cpus_per_job: float) -> None:
+    """Connect to the cluster at `address`, or start a local instance, unless already done."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    ray.init(
+        address=address,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": _thread_limits(cpus_per_job)},
+        # a local instance stays on the loopback interface (no outside address needed)
+        **({} if address else {"num_cpus": os.cpu_count(), "_node_ip_address": "127.0.0.1"}),
+    )
 
 
 def _run_indices(jobs: list[Job], out: str, vmap_seeds: bool) -> list[dict[str, Any]]:
