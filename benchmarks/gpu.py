@@ -37,7 +37,7 @@ from diffrl.runlog import read_records
 
 FULL = {"seeds": (1, 10), "batch": 256, "chunk": 1000, "repeats": 5, "calls": 500,
         "steps": 100_000, "eval_every": 50_000, "episodes": 10, "transitions": 200_000}  # fmt: skip
-TINY = {"seeds": (1, 2), "batch": 32, "chunk": 5, "repeats": 2, "calls": 20,
+TINY = {"seeds": (2,), "batch": 32, "chunk": 5, "repeats": 2, "calls": 20,
         "steps": 20, "eval_every": 10, "episodes": 2, "transitions": 2_000}  # fmt: skip
 
 

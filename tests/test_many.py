@@ -50,7 +50,7 @@ def test_a_seed_of_the_group_matches_its_single_seed_run(group, tmp_path):
     """Within 1e-5: vmapping batches the matmuls, which changes their summation order on CPU,
     so bit equality is not promised; 40 steps keep the drift far below that."""
     out, summaries = group
-    for seed in (0, 2):
+    for seed in (2,):  # one seed of the group suffices (each single run costs a compile)
         single = launch.start(tiny_bandit_run("dql", DQL, seed=seed), tmp_path / f"s{seed}")
         alone = execute(single, progress=False)
         together = launch.resume(out / f"seed{seed}")
