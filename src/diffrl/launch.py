@@ -7,6 +7,7 @@ package knows no bandit, and the loop knows no evaluator. The CLI, `diffrl.fit`,
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -171,9 +172,7 @@ def group_dirs(parent: Path) -> list[Path]:
 def start_many(cfg: RunConfig, parent: Path, seeds: list[int]) -> list[Run]:
     """New runs of `cfg` for each seed, one directory each under `parent`, to train together
     (run.execute_many). The data is loaded once when the seed does not change it."""
-    import dataclasses
-
-    from diffrl.run import RunError, lock
+    from diffrl.run import RunError
 
     parent = Path(parent)
     if parent.exists() and not parent.is_dir():
@@ -188,25 +187,28 @@ def start_many(cfg: RunConfig, parent: Path, seeds: list[int]) -> list[Run]:
             "empty or new --out"
         )
     shared = None if cfg.dataset.startswith(BANDIT_PREFIX) else training_data(cfg)
-    runs: list[Run] = []
-    try:
-        for s in seeds:
-            runs.append(start(dataclasses.replace(cfg, seed=s), seed_dir(parent, s), shared))
-    except BaseException:
-        for r in runs:
-            lock.release(r.out)
-        raise
-    return runs
+    return _all_or_none(
+        [
+            lambda s=s: start(dataclasses.replace(cfg, seed=s), seed_dir(parent, s), shared)
+            for s in seeds
+        ]  # fmt: skip
+    )
 
 
 def resume_many(parent: Path, steps: int | None = None) -> list[Run]:
     """The group of runs in `parent`, reopened to train on together."""
+    return _all_or_none([lambda d=d: resume(d, steps) for d in group_dirs(parent)])
+
+
+def _all_or_none(openers: list) -> list[Run]:
+    """Open every run (each takes its directory's lock), or none: if one fails, the locks the
+    others took are released before the error goes on."""
     from diffrl.run import lock
 
     runs: list[Run] = []
     try:
-        for d in group_dirs(parent):
-            runs.append(resume(d, steps))
+        for open_one in openers:
+            runs.append(open_one())
     except BaseException:
         for r in runs:
             lock.release(r.out)

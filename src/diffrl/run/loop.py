@@ -132,16 +132,23 @@ def all_finite(state: Any) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
-def _check_finite(run: Run, state: Any, metrics: dict[str, float], step: int, saved: int) -> None:
-    """Stop at the first chunk with an infinite metric or a non-finite parameter. (A NaN metric
-    alone means "not computed in this chunk"; a real NaN loss makes the parameters NaN.)"""
+def not_finite(metrics: dict[str, float], params_finite: bool) -> str | None:
+    """What a chunk left not finite, in words; None when nothing. (A NaN metric alone means "not
+    computed in this chunk"; a real NaN loss makes the parameters NaN.)"""
     bad = [k for k, v in metrics.items() if math.isinf(v)]
-    if not bad and bool(all_finite(state)):
+    if bad:
+        return f"metric {bad[0]} = {metrics[bad[0]]}"
+    if params_finite:
+        return None
+    nan = [k for k, v in metrics.items() if math.isnan(v)]
+    return "the parameters" + (f" (NaN metrics: {', '.join(nan)})" if nan else "")
+
+
+def _check_finite(run: Run, state: Any, metrics: dict[str, float], step: int, saved: int) -> None:
+    """Stop at the first chunk with an infinite metric or a non-finite parameter."""
+    what = not_finite(metrics, bool(all_finite(state)))
+    if what is None:
         return
-    what = f"metric {bad[0]} = {metrics[bad[0]]}" if bad else "the parameters"
-    if not bad:
-        nan = [k for k, v in metrics.items() if math.isnan(v)]
-        what += f" (NaN metrics: {', '.join(nan)})" if nan else ""
     raise DivergedError(
         f"{run.out}: training diverged by step {step}: {what} is not finite; the last good "
         f"checkpoint is step {saved} ({run.checkpoint_path(saved).name}); lower the learning "

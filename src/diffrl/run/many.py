@@ -32,6 +32,7 @@ from diffrl.run.loop import (
     device_data,
     finish,
     is_eval_step,
+    not_finite,
     was_evaluated,
 )
 from diffrl.runlog import RunLogger
@@ -127,9 +128,10 @@ def _train_many(runs: list[Run], progress: bool) -> list[dict[str, Any]]:
             metrics = jax.device_get(metrics)
             step += length
             rate = length / (time.perf_counter() - t0)  # per seed; the group does N times more
-            _check_finite_many(runs, state, metrics, step, saved)
-            for i, logger in enumerate(loggers):
-                logger.train(step, {k: float(v[i]) for k, v in metrics.items()}, rate)
+            per_seed = [{k: float(v[i]) for k, v in metrics.items()} for i in range(len(runs))]
+            _check_finite_many(runs, state, per_seed, step, saved)
+            for logger, seed_metrics in zip(loggers, per_seed, strict=True):
+                logger.train(step, seed_metrics, rate)
             if is_eval_step(cfg, step):
                 _save_and_evaluate(runs, loggers, state, step, group_act)
                 saved = step
@@ -201,14 +203,18 @@ def evaluate_together(
     return [{**record, "eval_seconds": share} for record in records]
 
 
-def _check_finite_many(runs: list[Run], state: Any, metrics: dict, step: int, saved: int) -> None:
+_finite_per_seed = jax.jit(jax.vmap(all_finite))  # built once: it runs after every chunk
+
+
+def _check_finite_many(
+    runs: list[Run], state: Any, per_seed: list[dict[str, float]], step: int, saved: int
+) -> None:
     """Stop the group at the first chunk where any seed has an infinite metric or a non-finite
     parameter, naming that seed (its run directory) and the last good checkpoint."""
-    finite = np.asarray(jax.vmap(all_finite)(state))
-    for i, r in enumerate(runs):
-        bad = [k for k, v in metrics.items() if np.isinf(v[i])]
-        if bad or not finite[i]:
-            what = f"metric {bad[0]} = {float(metrics[bad[0]][i])}" if bad else "the parameters"
+    finite = np.asarray(_finite_per_seed(state))
+    for r, metrics, params_finite in zip(runs, per_seed, finite, strict=True):
+        what = not_finite(metrics, bool(params_finite))
+        if what is not None:
             raise DivergedError(
                 f"{r.out}: training diverged by step {step}: {what} is not finite; the last good "
                 f"checkpoint of every seed is step {saved}; lower the learning rates or check the "
