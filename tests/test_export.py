@@ -79,6 +79,8 @@ def test_export_refuses_to_replace_and_eval_reads_the_file(run_dir, tmp_path, ca
     assert main(["eval", str(out), "--episodes", "2"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["env_id"] == "Pendulum-v1" and result["episodes"] == 2 and result["step"] == 20
+    with pytest.raises(SystemExit, match="--which, --candidates would not apply"):
+        main(["eval", str(out), "--which", "best", "--candidates", "5"])
     out.write_bytes(before[: len(before) // 2])
     with pytest.raises(RunError, match="not a readable jax.export file"):
         ExportedPolicy(out)

@@ -149,6 +149,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if Path(args.run_dir).is_file():
         from diffrl.export import evaluate_exported
 
+        given = [f for f, v in (("--which", args.which != "final"), ("--selection",
+                 args.selection), ("--candidates", args.candidates)) if v]  # fmt: skip
+        if given:  # the exported file holds one checkpoint and one action choice
+            raise SystemExit(f"diffrl eval: {', '.join(given)} would not apply to an exported "
+                             "policy (export again with other options)")  # fmt: skip
+
         result = evaluate_exported(Path(args.run_dir), episodes=args.episodes, env=args.env)
         print(json.dumps({k: v for k, v in result.items() if k != "returns"}, indent=2))
         return 0
