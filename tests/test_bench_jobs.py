@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,6 +85,9 @@ def test_vmap_seeds_trains_each_group_as_one_program(tmp_path, capsys, ray_sessi
     assert main(args) == 0
     first = capsys.readouterr().out
     assert "seed 0: trained" in first and "seed 1: trained" in first
+    # one task trained both: they report the group's one wall time (separate tasks never match)
+    times = re.findall(r"seed \d: trained \(([\d.]+) s\)", first)
+    assert len(times) == 2 and times[0] == times[1], first
     for seed in (0, 1):
         run_dir = tmp_path / "runs" / "corners" / "bc" / f"seed{seed}"
         summary = json.loads((run_dir / "summary.json").read_text())
