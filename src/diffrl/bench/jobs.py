@@ -256,7 +256,12 @@ def _ensure_ray(address: str | None, cpus_per_job: float) -> None:
 
 
 def _run_indices(jobs: list[Job], out: str, vmap_seeds: bool) -> list[dict[str, Any]]:
-    return run_group(jobs, out) if vmap_seeds else [run_job(jobs[0], out)]
+    """The Ray task: the jobs' statuses, each naming the node that ran them."""
+    import ray
+
+    statuses = run_group(jobs, out) if vmap_seeds else [run_job(jobs[0], out)]
+    node = ray.get_runtime_context().get_node_id()
+    return [{**s, "node": node} for s in statuses]
 
 
 def _thread_limits(cpus_per_job: float) -> dict[str, str]:
@@ -268,4 +273,6 @@ def _thread_limits(cpus_per_job: float) -> dict[str, str]:
 def _job_line(job: Job, result: dict, k: int, n: int) -> str:
     extra = f" — {result['error']}" if result["status"] == "failed" else ""
     secs = f" ({result['seconds']} s)" if "seconds" in result else ""
-    return f"[{k}/{n}] {job.algo} {job.dataset} seed {job.seed}: {result['status']}{secs}{extra}"
+    node = f" on node {result['node'][:8]}" if result.get("node") else ""
+    status = f"{result['status']}{secs}{node}{extra}"
+    return f"[{k}/{n}] {job.algo} {job.dataset} seed {job.seed}: {status}"

@@ -41,6 +41,7 @@ def collect(jobs: list[Job], out: Path, statuses: list[dict]) -> list[dict[str, 
             row["status"] = "failed"
             row["error"] = status.get("error", "no summary.json")
         row["run_dir"] = str(job.run_dir(out).relative_to(out))
+        row["node"] = status.get("node", "")  # the Ray node that ran (or skipped) it this time
         rows.append(row)
     return rows
 
@@ -64,7 +65,7 @@ def run_cost(records: list[dict]) -> dict[str, float]:
 CSV_FIELDS = (
     "algo", "dataset", "seed", "status", "steps", "preset", "mode",
     *(f"{r}_{k}" for r in RULES for k in ("score", "step")),
-    "train_seconds", "eval_seconds", "run_dir", "error",
+    "train_seconds", "eval_seconds", "run_dir", "node", "error",
 )  # fmt: skip
 
 
