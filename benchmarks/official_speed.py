@@ -7,10 +7,19 @@ threads; one JSON line per algorithm and one for the machine.
 The official agents are imported from the user's checkouts (never copied); PyTorch is installed
 by the user. Both sides train on the same random transitions (100 000 rows, obs 17, act 6),
 batch 256, Diffusion-QL with N = 5, each side with all the machine's cores (torch's intra-op
-threads = JAX's CPU threads = the CPU count). Rates are medians over `--repeats` timed blocks of
-`--steps` updates after a warm-up block: for diffrl, the library's own scanned chunk
-(run.make_chunk_fn); for the official code, its own `train` calls (Diffusion-QL:
+threads = JAX's CPU threads = the CPU count).
+
+The two sides alternate block by block (`--repeats` pairs of `--steps` updates each, after a
+warm-up block of each), so a machine whose speed drifts (a shared host's neighbours) slows both
+alike; `ratio` is the median of the per-pair ratios. diffrl's block is the library's own scanned
+chunk (run.make_chunk_fn); the official block is its own `train` calls (Diffusion-QL:
 `train(sampler, iterations=steps)`; DTQL: `steps` calls of its one-step `train`, main phase).
+
+Why rates swing between repeats: before every pair a 256³ fp32 matmul probe (the step's own
+matrix size) measures what the machine gives at that moment, and each block records the share of
+CPU time the hypervisor took (`steal_share`, from /proc/stat). `diffrl_spread` is the raw spread
+of diffrl's rates, `diffrl_spread_per_probe` the spread of rate ÷ probe: a large first and a
+small second mean the swing is the machine, not the program.
 
 `share_of_best_matmul`: the update's FLOPs (XLA's cost analysis of one diffrl step) times its
 rate, over the machine's best fp32 matmul rate (2048³, measured in this run).
@@ -30,7 +39,7 @@ from pathlib import Path
 import jax
 import numpy as np
 from sac_speed import HOST, matmul_rate
-from speed import random_data, time_training
+from speed import random_data
 
 from diffrl.agents import get_agent
 from diffrl.agents.api import Spec
@@ -49,14 +58,23 @@ def host_arrays(data) -> dict[str, np.ndarray]:
     }
 
 
-def timed(block, steps: int, repeats: int) -> list[float]:
-    block(steps)  # warm-up
-    rates = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        block(steps)
-        rates.append(steps / (time.perf_counter() - t0))
-    return rates
+def steal_ticks() -> int:
+    """CPU time the hypervisor gave to others (all CPUs, in clock ticks); 0 where not reported."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[8]) if len(fields) > 8 else 0
+
+
+def timed_block(block, steps: int) -> dict[str, float]:
+    """One block's rate and the share of CPU time stolen from this machine meanwhile."""
+    s0, t0 = steal_ticks(), time.perf_counter()
+    block(steps)
+    wall = time.perf_counter() - t0
+    stolen = (steal_ticks() - s0) / os.sysconf("SC_CLK_TCK") / (wall * (os.cpu_count() or 1))
+    return {"rate": steps / wall, "steal": stolen}
+
+
+def spread(values: list[float]) -> float:
+    return (max(values) - min(values)) / statistics.median(values)
 
 
 def official_dql(path: Path, arrays: dict) -> object:
@@ -90,18 +108,51 @@ def official_dtql(path: Path, arrays: dict) -> object:
     return block
 
 
-def ours(algo: str, data, steps: int, repeats: int) -> tuple[list[float], float]:
+def ours(algo: str, data, steps: int) -> tuple[object, float]:
+    """diffrl's timed block (the scanned chunk of `steps` updates) and the FLOPs of one update."""
     agent = get_agent(algo)
     cfg = agent.Config()
     if getattr(cfg, "pretrain_steps", 0):
         cfg = dataclasses.replace(cfg, pretrain_steps=0)  # the main phase, as the official side
     spec = Spec(OBS, ACT, 1.0)
-    rates = time_training(agent, cfg, spec, data, BATCH, steps, repeats)
+    chunk = make_chunk_fn(agent, cfg, spec, BATCH, steps)
+    box = {"state": agent.init(cfg, spec, jax.random.PRNGKey(0)), "key": jax.random.PRNGKey(1)}
+
+    def block(_: int) -> None:
+        box["key"], key = jax.random.split(box["key"])
+        box["state"], m = chunk(box["state"], data, key)
+        jax.block_until_ready(m)
+
     one = make_chunk_fn(agent, cfg, spec, BATCH, 1)
-    state = agent.init(cfg, spec, jax.random.PRNGKey(0))
-    cost = one.lower(state, data, jax.random.PRNGKey(1)).compile().cost_analysis()
-    flops = float((cost[0] if isinstance(cost, list) else cost)["flops"])
-    return rates, flops
+    cost = one.lower(box["state"], data, jax.random.PRNGKey(1)).compile().cost_analysis()
+    return block, float((cost[0] if isinstance(cost, list) else cost)["flops"])
+
+
+def side_by_side(mine, theirs, steps: int, repeats: int) -> dict[str, list[float]]:
+    """Alternating blocks, each pair after a matmul probe; one record per pair."""
+    mine(steps), theirs(steps)  # compile and warm up
+    rows: dict[str, list[float]] = {k: [] for k in ("probe", "mine", "theirs", "steal")}
+    for _ in range(repeats):
+        rows["probe"].append(matmul_rate(256))
+        a, b = timed_block(mine, steps), timed_block(theirs, steps)
+        rows["mine"].append(a["rate"])
+        rows["theirs"].append(b["rate"])
+        rows["steal"].append(max(a["steal"], b["steal"]))
+    return rows
+
+
+def speed_line(algo: str, rows: dict[str, list[float]], flops: float, best: float) -> dict:
+    mine, theirs, probe = rows["mine"], rows["theirs"], rows["probe"]
+    rate = statistics.median(mine)
+    return {
+        "kind": "speed", "algo": algo, "diffrl_steps_per_s": rate,
+        "official_steps_per_s": statistics.median(theirs),
+        "ratio": statistics.median([a / b for a, b in zip(mine, theirs, strict=True)]),
+        "diffrl_runs": mine, "official_runs": theirs, "probe_gflop_per_s": probe,
+        "steal_share": rows["steal"], "diffrl_spread": spread(mine),
+        "diffrl_spread_per_probe": spread([a / p for a, p in zip(mine, probe, strict=True)]),
+        "update_mflop": flops / 1e6, "share_of_best_matmul": flops * rate / 1e9 / best,
+    }  # fmt: skip
 
 
 def main() -> None:
@@ -120,18 +171,10 @@ def main() -> None:
     data = random_data(ROWS, OBS, ACT)
     arrays = host_arrays(data)
     for algo, make in (("dql", official_dql), ("dtql", official_dtql)):
-        path = getattr(args, f"official_{algo}")
-        mine, flops = ours(algo, data, args.steps, args.repeats)
-        theirs = timed(make(path, arrays), args.steps, args.repeats)
-        rate, official = statistics.median(mine), statistics.median(theirs)
-        print(json.dumps({
-            "kind": "speed", "algo": algo, "diffrl_steps_per_s": rate,
-            "official_steps_per_s": official, "ratio": rate / official,
-            "diffrl_runs": mine, "official_runs": theirs,
-            "diffrl_spread": (max(mine) - min(mine)) / rate,
-            "update_mflop": flops / 1e6,
-            "share_of_best_matmul": flops * rate / 1e9 / best,
-        }), flush=True)  # fmt: skip
+        mine, flops = ours(algo, data, args.steps)
+        theirs = make(getattr(args, f"official_{algo}"), arrays)
+        rows = side_by_side(mine, theirs, args.steps, args.repeats)
+        print(json.dumps(speed_line(algo, rows, flops, best)), flush=True)
 
 
 if __name__ == "__main__":
