@@ -88,3 +88,19 @@ def test_a_run_without_preset_names_the_presets_of_its_environment(tmp_path, cap
     assert launch.presets_for_env(resolve({"algo": "bc", "dataset": "x.npz"}), "Hopper-v5") == []
     with_preset = resolve({"algo": "dtql", "dataset": "x.npz", "preset": "hopper-medium-v2"})
     assert launch.presets_for_env(with_preset, "Hopper-v5") == []
+
+
+def test_a_default_reward_transform_is_said_and_applied(tmp_path):
+    path = str(_npz(tmp_path / "h.npz", "Hopper-v5"))
+    arrays = dict(np.load(path))
+    arrays["terminals"] = np.arange(64) % 16 == 15  # four episodes of different returns
+    np.savez(path, **arrays)
+    cfg = resolve({"algo": "iql", "dataset": path})
+    (line,) = [x for x in launch.suspicious(cfg, launch.load_data(path), None) if "rewards" in x]
+    assert "'iql_locomotion'" in line and "--reward-transform no" in line
+    data = launch.training_data(cfg)
+    raw = launch.load_data(path)
+    assert data.reward_transform == "iql_locomotion"
+    assert not np.allclose(data.rewards, raw.rewards)  # scaled by 1000 / the return range
+    plain = resolve({"algo": "iql", "dataset": path, "reward_transform": "no"})
+    assert not [x for x in launch.suspicious(plain, raw, None) if "rewards" in x]

@@ -122,3 +122,25 @@ def test_dtql_preset_resolution_for_antmaze():
     assert cfg.eval_episodes == 100
     acfg = agent_config(cfg)
     assert acfg.nll_weight == 1.0 and acfg.expectile == 0.9 and acfg.total_steps == 450_000
+
+
+LOCOMOTION = [f"{e}-{d}-v2" for e in ("halfcheetah", "hopper", "walker2d")
+              for d in ("medium", "medium-replay", "medium-expert")]  # fmt: skip
+
+
+def test_dtql_default_alpha_is_the_locomotion_presets_most_common_value():
+    alphas = [get_preset("dtql", name)["alpha"] for name in LOCOMOTION]
+    assert dtql.Config().alpha == max(set(alphas), key=alphas.count) == 5.0
+    assert alphas.count(5.0) == 6
+
+
+def test_iql_without_preset_scales_rewards_as_its_locomotion_runs():
+    no_preset = resolve({"algo": "iql", "dataset": "mine.npz"})
+    assert no_preset.preset is None and no_preset.reward_transform == "iql_locomotion"
+    assert get_preset("iql", "hopper-medium-v2")["reward_transform"] == "iql_locomotion"
+    kept = resolve({"algo": "iql", "dataset": "mine.npz", "reward_transform": "no"})
+    assert kept.reward_transform == "no"
+    assert resolve({"algo": "iql", "dataset": "bandit:corners"}).reward_transform == "no"
+    assert resolve({"algo": "dql", "dataset": "mine.npz"}).reward_transform == "no"
+    antmaze = resolve({"algo": "iql", "dataset": "d4rl:antmaze-umaze-v2"})
+    assert antmaze.reward_transform == "iql_antmaze"  # a preset's transform wins

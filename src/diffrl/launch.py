@@ -37,7 +37,10 @@ def load_data(spec: str, reward_transform: str = "no", seed: int = 0) -> Offline
 
 
 def training_data(cfg: RunConfig) -> OfflineDataset:
-    return load_data(cfg.dataset, cfg.reward_transform, cfg.seed)
+    from diffrl.run.settings import default_reward_transform
+
+    rewards = cfg.reward_transform or default_reward_transform(cfg)
+    return load_data(cfg.dataset, rewards, cfg.seed)
 
 
 def evaluator_for(cfg: RunConfig, data: OfflineDataset | None, record: Any = None) -> Evaluator:
@@ -93,6 +96,11 @@ def suspicious(cfg: RunConfig, data: OfflineDataset, evaluator: Evaluator | None
         lines.append(
             f"{data.source} has no {cfg.algo} preset, but its environment {data.env_id} has: "
             f"{', '.join(nearby)} (pass --preset NAME to use one; this run uses the defaults)"
+        )
+    if cfg.preset is None and cfg.reward_transform != "no":
+        lines.append(
+            f"{cfg.algo} without a preset: rewards transformed by '{cfg.reward_transform}' "
+            "(pass --reward-transform no to train on them as stored)"
         )
     if evaluator is None:
         lines.append(

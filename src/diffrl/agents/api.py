@@ -79,6 +79,8 @@ class Agent:
     policy_state: Callable[[Any, bool], Any]
     selection_metric: str
     default_choice: ActionChoice = ActionChoice()
+    # the reward transform of a run that has no preset and gives none (diffrl.data)
+    default_reward_transform: str = "no"
     deterministic: bool = False  # `sample` ignores its key (TD3+BC's actor)
     # min over critic heads of the target Q of (obs, actions): (B,); None: cannot rank
     q_value: Callable[[Any, Any, jax.Array, jax.Array], jax.Array] | None = None

@@ -47,7 +47,9 @@ class Config:
     hidden: PositiveInt = 256  # width of every network's hidden layers
     lr: PositiveFloat = 3e-4  # per-task learning rate of the diffusion model and the policy
     critic_lr: PositiveFloat = 3e-4  # the official code uses 3e-4 for the critic on every task
-    alpha: NonNegativeFloat = 1.0  # weight of the trust-region loss
+    # weight of the trust-region loss: 5, the value of 6 of the 9 Gym-MuJoCo presets (1 on
+    # HalfCheetah-medium, which let a no-preset Hopper run collapse: docs/decisions.md)
+    alpha: NonNegativeFloat = 5.0
     nll_weight: NonNegativeFloat = 0.0  # weight of −log π(a_data|s) (official `gamma`; AntMaze 1)
     expectile: Expectile = 0.7  # IQL expectile τ of the V loss
     gamma: Discount = 0.99  # discount

@@ -253,4 +253,6 @@ AGENT = Agent(
     policy_state=policy_state,
     selection_metric="actor/bc_loss",  # the actor's plain NLL of dataset actions
     default_choice=ActionChoice(policy_output="mean"),
+    # without a preset, the official Gym-MuJoCo scaling: β = 3 assumes rewards on that scale
+    default_reward_transform="iql_locomotion",
 )

@@ -43,7 +43,8 @@ class RunConfig:
     eval_every: PositiveInt = 50_000  # steps between evaluations (and checkpoints)
     eval_episodes: NonNegativeInt = 10  # 0: no evaluation in an environment
     top_k: NonNegativeInt = 1  # offline selection picks the top_k-th smallest bc loss
-    reward_transform: str = "no"  # a name of diffrl.data.REWARD_TRANSFORMS
+    # a name of diffrl.data.REWARD_TRANSFORMS; None: the preset's, else the algorithm's default
+    reward_transform: str | None = None
     mode: Literal["reference", "clean"] = "reference"  # agent quirks and the selection index
     steps_per_call: PositiveInt = 1000  # updates fused into one jitted lax.scan call
     # evaluation-time action choice (diffrl.acting); None: the algorithm's official default
@@ -54,8 +55,11 @@ class RunConfig:
 
     @pydantic.field_validator("algo", "reward_transform")
     @classmethod
-    def _known_name(cls, value: str, info: pydantic.ValidationInfo) -> str:
+    def _known_name(cls, value: str | None, info: pydantic.ValidationInfo) -> str | None:
         from diffrl.data.transforms import REWARD_TRANSFORMS
+
+        if value is None and info.field_name == "reward_transform":
+            return value
 
         what, valid = {
             "algo": ("algorithm", sorted(ALGORITHMS)),
@@ -121,11 +125,22 @@ def _dataset_preset(cfg: RunConfig) -> str | None:
 
 
 def complete(cfg: RunConfig, where: str = "settings") -> RunConfig:
-    """`cfg` with its agent overrides validated and converted and its action choice concrete."""
+    """`cfg` with its agent overrides validated and converted, its action choice and reward
+    transform concrete."""
     acfg = agent_config(cfg, where)
     choice = action_choice(cfg, where)
     typed = {k: getattr(acfg, k) for k in cfg.agent}
-    return dataclasses.replace(cfg, agent=typed, **choice.to_json())
+    rewards = cfg.reward_transform or default_reward_transform(cfg)
+    return dataclasses.replace(cfg, agent=typed, reward_transform=rewards, **choice.to_json())
+
+
+def default_reward_transform(cfg: RunConfig) -> str:
+    """A run without a preset or a given transform: the algorithm's own default (IQL: rewards
+    scaled by 1000 / the episode-return range, as its official locomotion runs), except on the
+    built-in bandits, one-step tasks the official recipes do not cover."""
+    if cfg.dataset.startswith("bandit:"):
+        return "no"
+    return get_agent(cfg.algo).default_reward_transform
 
 
 def from_record(record: Mapping[str, Any], where: str) -> RunConfig:
