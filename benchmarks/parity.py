@@ -4,6 +4,9 @@ settings, budget and evaluation; one JSON line per run and a comparison line per
     python benchmarks/parity.py --algo dql --official PATH/Diffusion-Policies-for-Offline-RL \\
         --dataset minari:diffrl/hopper-v5/medium-v0 --env Hopper-v5 --preset hopper-medium-v2 \\
         --steps 30000 --eval-every 5000 --seeds 0,1,2 --work ~/diffrl-work/parity-dql
+    python benchmarks/parity.py --algo dtql --official PATH/Diffusion_Trusted_Q_Learning ... \\
+        --set pretrain_steps=5000
+    python benchmarks/parity.py --algo diffcps --official PATH/DiffCPS ...
 
 PATH is a checkout of the official code, imported from there and driven from the outside (never
 copied, never edited); PyTorch must be installed by the user. For each seed, diffrl trains first
@@ -11,9 +14,14 @@ copied, never edited); PyTorch must be installed by the user. For each seed, dif
 same resolved hyperparameters, and both train on the same transitions (the run's own training
 data, reward transform applied once, passed to the official sampler untransformed). Both are
 evaluated by the same code: `--episodes` episodes of env seeds `seed + 100 + i`, each
-implementation with its own official action choice (Diffusion-QL: 50 candidates, softmax over
-the target critic's min-Q). The learning-rate cosine is stepped as the official `main.py` steps
-it (once per evaluation window, over steps/1000 "epochs").
+implementation with its own official action choice (Diffusion-QL and DiffCPS: 50 candidates,
+DTQL: 1 024 one-step samples, each softmax over the target critic's min-Q). Diffusion-QL's and
+DiffCPS's learning-rate cosine is stepped as their official scripts step it (once per evaluation
+window, over steps/1000 "epochs"); DTQL's per step over the main phase. DTQL pretrains for the
+run's first `pretrain_steps` updates on both sides (the official `pretrain`, then `train`);
+at budgets below its 50 000 pretraining steps pass e.g. `--set pretrain_steps=5000`, which both
+sides then use. Settings the official constructors do not take (DiffCPS's λ learning rate, fixed
+at 3e-5 there) keep diffrl's defaults, which equal the official values.
 
 Runs are kept under --work: a rerun skips every (implementation, seed) already finished, so a
 stopped sweep continues where it stopped. The last line per algorithm compares final and best
@@ -54,6 +62,7 @@ def ours(args: argparse.Namespace, seed: int) -> dict[str, Any]:
             "eval_episodes": args.episodes,
             "seed": seed,
             "mode": "reference",
+            **dict(kv.split("=", 1) for kv in args.set),
         }
         start = time.perf_counter()
         if (out / "config.json").exists():  # a sweep stopped in this run: continue it
@@ -89,14 +98,7 @@ def official_dql(path: Path, data: Any, agent: dict[str, Any], seed: int, steps:
 
     torch.manual_seed(seed)
     np.random.seed(seed)
-    arrays = {
-        "observations": data.observations,
-        "actions": data.actions,
-        "next_observations": data.next_observations,
-        "rewards": data.rewards,
-        "terminals": data.terminals.astype(np.float32),
-    }
-    sampler = Data_Sampler(arrays, "cpu", "no")  # rewards already transformed by diffrl
+    sampler = Data_Sampler(_official_arrays(data), "cpu", "no")  # rewards already transformed
     model = Diffusion_QL(
         state_dim=data.obs_dim,
         action_dim=data.action_dim,
@@ -120,8 +122,89 @@ def official_dql(path: Path, data: Any, agent: dict[str, Any], seed: int, steps:
     return model, lambda window: model.train(sampler, window, batch_size=256), act
 
 
-OFFICIAL = {"dql": official_dql}
-OFFICIAL_FILES = {"dql": "agents/ql_diffusion.py"}  # what a checkout of each must hold
+def official_dtql(path: Path, data: Any, agent: dict[str, Any], seed: int, steps: int) -> tuple:
+    """The official DTQL agent on `data`. The official main.py pretrains (`pretrain`, no learning
+    -rate steps) and then trains; diffrl runs pretraining as the run's first `pretrain_steps`
+    updates, so a window that spans both calls `pretrain` for its first part."""
+    import gymnasium as gym
+    import torch
+
+    sys.path.insert(0, str(path))
+    from agents.dtql import DTQL
+    from utils.data_sampler import Data_Sampler
+
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    sampler = Data_Sampler(_official_arrays(data), "cpu", "no")  # rewards already transformed
+    high = float(data.action_high)
+    model = DTQL(
+        "cpu", data.obs_dim, data.action_dim,
+        action_space=gym.spaces.Box(-high, high, (data.action_dim,), np.float32),
+        discount=agent["gamma"], alpha=agent["alpha"], lr=agent["lr"],
+        lr_decay=agent["lr_decay"], lr_maxt=max(1, steps - agent["pretrain_steps"]),
+        expectile=agent["expectile"], tau=agent["tau"], gamma=agent["nll_weight"],
+    )  # fmt: skip
+    model.parity_pretrained = 0  # pickled with the agent, so a resumed sweep knows its phase
+
+    def train(window: int) -> None:
+        pre = min(window, agent["pretrain_steps"] - model.parity_pretrained)
+        if pre > 0:
+            model.pretrain(sampler, batch_size=256, pretrain_steps=pre)
+            model.parity_pretrained += pre
+        for _ in range(window - max(pre, 0)):
+            model.train(sampler, batch_size=256)
+
+    def act(obs: np.ndarray, t: int) -> np.ndarray:
+        return np.stack([model.sample_action(row) for row in obs])
+
+    return model, train, act
+
+
+def official_diffcps(path: Path, data: Any, agent: dict[str, Any], seed: int, steps: int) -> tuple:
+    """The official DiffCPS agent on `data`; its run.py calls `train` once per evaluation window
+    and steps the cosine per call over num_epochs, as Diffusion-QL's main.py."""
+    import torch
+
+    sys.path.insert(0, str(path))
+    from agents.diffcps import DiffCPS
+    from utils.data_sampler import Data_Sampler
+
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    sampler = Data_Sampler(_official_arrays(data), "cpu", "no")  # rewards already transformed
+    model = DiffCPS(
+        data.obs_dim, data.action_dim, float(data.action_high), "cpu",
+        discount=agent["gamma"], tau=agent["tau"], max_q_backup=agent["max_q_backup"],
+        LA=agent["lambda_init"], beta_schedule=agent["beta_schedule"],
+        n_timesteps=agent["n_steps"], lr=agent["actor_lr"], lr_decay=agent["lr_decay"],
+        lr_maxt=max(1, steps // 1000), grad_norm=agent["grad_norm"],
+        policy_freq=agent["policy_freq"], target_kl=agent["kappa"],
+        LA_max=agent["lambda_max"], LA_min=agent["lambda_min"],
+    )  # fmt: skip
+
+    def act(obs: np.ndarray, t: int) -> np.ndarray:
+        return np.stack([model.sample_action(row) for row in obs])
+
+    return model, lambda window: model.train(sampler, window, batch_size=256), act
+
+
+def _official_arrays(data: Any) -> dict[str, np.ndarray]:
+    return {
+        "observations": data.observations,
+        "actions": data.actions,
+        "next_observations": data.next_observations,
+        "rewards": data.rewards,
+        "terminals": data.terminals.astype(np.float32),
+    }
+
+
+OFFICIAL = {"dql": official_dql, "dtql": official_dtql, "diffcps": official_diffcps}
+# what a checkout of each must hold
+OFFICIAL_FILES = {
+    "dql": "agents/ql_diffusion.py",
+    "dtql": "agents/dtql.py",
+    "diffcps": "agents/diffcps.py",
+}
 
 
 def official(args: argparse.Namespace, seed: int) -> dict[str, Any]:
@@ -204,6 +287,8 @@ def main() -> None:
     p.add_argument("--eval-every", type=int, default=5_000)
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a diffrl setting for both sides (e.g. pretrain_steps=5000)")  # fmt: skip
     p.add_argument("--work", type=Path, required=True, help="where both implementations' runs live")
     args = p.parse_args()
     marker = args.official / OFFICIAL_FILES[args.algo]
