@@ -147,11 +147,11 @@ def official_dtql(path: Path, data: Any, agent: dict[str, Any], seed: int, steps
     model.parity_pretrained = 0  # pickled with the agent, so a resumed sweep knows its phase
 
     def train(window: int) -> None:
-        pre = min(window, agent["pretrain_steps"] - model.parity_pretrained)
-        if pre > 0:
+        pre = max(0, min(window, agent["pretrain_steps"] - model.parity_pretrained))
+        if pre:
             model.pretrain(sampler, batch_size=256, pretrain_steps=pre)
             model.parity_pretrained += pre
-        for _ in range(window - max(pre, 0)):
+        for _ in range(window - pre):
             model.train(sampler, batch_size=256)
 
     def act(obs: np.ndarray, t: int) -> np.ndarray:

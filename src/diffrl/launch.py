@@ -37,10 +37,9 @@ def load_data(spec: str, reward_transform: str = "no", seed: int = 0) -> Offline
 
 
 def training_data(cfg: RunConfig) -> OfflineDataset:
-    from diffrl.run.settings import default_reward_transform
+    from diffrl.run.settings import reward_transform
 
-    rewards = cfg.reward_transform or default_reward_transform(cfg)
-    return load_data(cfg.dataset, rewards, cfg.seed)
+    return load_data(cfg.dataset, reward_transform(cfg), cfg.seed)
 
 
 def evaluator_for(cfg: RunConfig, data: OfflineDataset | None, record: Any = None) -> Evaluator:

@@ -130,14 +130,16 @@ def complete(cfg: RunConfig, where: str = "settings") -> RunConfig:
     acfg = agent_config(cfg, where)
     choice = action_choice(cfg, where)
     typed = {k: getattr(acfg, k) for k in cfg.agent}
-    rewards = cfg.reward_transform or default_reward_transform(cfg)
+    rewards = reward_transform(cfg)
     return dataclasses.replace(cfg, agent=typed, reward_transform=rewards, **choice.to_json())
 
 
-def default_reward_transform(cfg: RunConfig) -> str:
-    """A run without a preset or a given transform: the algorithm's own default (IQL: rewards
-    scaled by 1000 / the episode-return range, as its official locomotion runs), except on the
-    built-in bandits, one-step tasks the official recipes do not cover."""
+def reward_transform(cfg: RunConfig) -> str:
+    """The run's reward transform: the given (or preset's) one, else the algorithm's own default
+    (IQL: rewards scaled by 1000 / the episode-return range, as its official locomotion runs),
+    except on the built-in bandits, one-step tasks the official recipes do not cover."""
+    if cfg.reward_transform is not None:
+        return cfg.reward_transform
     if cfg.dataset.startswith("bandit:"):
         return "no"
     return get_agent(cfg.algo).default_reward_transform
