@@ -188,6 +188,42 @@ def official_diffcps(path: Path, data: Any, agent: dict[str, Any], seed: int, st
     return model, lambda window: model.train(sampler, window, batch_size=256), act
 
 
+def official_td3bc(path: Path, data: Any, agent: dict[str, Any], seed: int, steps: int) -> tuple:
+    """The official TD3+BC agent on `data`, as its main.py sets it up: the replay buffer filled
+    with `convert_D4RL`, states normalised by `normalize_states` (the same mean and std+eps as
+    diffrl's), noise scaled by max_action, one `train` call per step; deterministic actions on
+    normalised states. Its learning rates (3e-4) and widths (256) are fixed in its code, equal to
+    diffrl's defaults."""
+    import torch
+
+    sys.path.insert(0, str(path))
+    import utils
+    from TD3_BC import TD3_BC
+
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    high = float(data.action_high)
+    buffer = utils.ReplayBuffer(data.obs_dim, data.action_dim, max_size=1)
+    buffer.convert_D4RL(_official_arrays(data))  # rewards already transformed
+    mean, std = (
+        buffer.normalize_states(agent["normalize_eps"]) if agent["normalize_states"] else (0, 1)
+    )
+    model = TD3_BC(
+        data.obs_dim, data.action_dim, high, discount=agent["gamma"], tau=agent["tau"],
+        policy_noise=agent["policy_noise"] * high, noise_clip=agent["noise_clip"] * high,
+        policy_freq=agent["policy_freq"], alpha=agent["alpha"],
+    )  # fmt: skip
+
+    def train(window: int) -> None:  # the buffer is rebuilt on resume: it holds no state but data
+        for _ in range(window):
+            model.train(buffer, batch_size=256)
+
+    def act(obs: np.ndarray, t: int) -> np.ndarray:
+        return np.stack([model.select_action((row - mean) / std) for row in obs])
+
+    return model, train, act
+
+
 def _official_arrays(data: Any) -> dict[str, np.ndarray]:
     return {
         "observations": data.observations,
@@ -198,12 +234,18 @@ def _official_arrays(data: Any) -> dict[str, np.ndarray]:
     }
 
 
-OFFICIAL = {"dql": official_dql, "dtql": official_dtql, "diffcps": official_diffcps}
+OFFICIAL = {
+    "dql": official_dql,
+    "dtql": official_dtql,
+    "diffcps": official_diffcps,
+    "td3bc": official_td3bc,
+}
 # what a checkout of each must hold
 OFFICIAL_FILES = {
     "dql": "agents/ql_diffusion.py",
     "dtql": "agents/dtql.py",
     "diffcps": "agents/diffcps.py",
+    "td3bc": "TD3_BC.py",
 }
 
 
