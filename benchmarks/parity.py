@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -88,11 +89,13 @@ def official_data(out: Path) -> tuple[Any, dict[str, Any], Any]:
     return data, record["agent"], (spec, evaluation["seed"], evaluation["episodes"], cfg)
 
 
-def official_dql(path: Path, data: Any, agent: dict[str, Any], seed: int, steps: int) -> tuple:
+def official_dql(
+    args: argparse.Namespace, data: Any, agent: dict[str, Any], seed: int, steps: int
+) -> tuple:
     """The official Diffusion-QL agent on `data`: (agent, train(window), act(obs batch, t))."""
     import torch
 
-    sys.path.insert(0, str(path))
+    sys.path.insert(0, str(args.official))
     from agents.ql_diffusion import Diffusion_QL
     from utils.data_sampler import Data_Sampler
 
@@ -122,14 +125,16 @@ def official_dql(path: Path, data: Any, agent: dict[str, Any], seed: int, steps:
     return model, lambda window: model.train(sampler, window, batch_size=256), act
 
 
-def official_dtql(path: Path, data: Any, agent: dict[str, Any], seed: int, steps: int) -> tuple:
+def official_dtql(
+    args: argparse.Namespace, data: Any, agent: dict[str, Any], seed: int, steps: int
+) -> tuple:
     """The official DTQL agent on `data`. The official main.py pretrains (`pretrain`, no learning
     -rate steps) and then trains; diffrl runs pretraining as the run's first `pretrain_steps`
     updates, so a window that spans both calls `pretrain` for its first part."""
     import gymnasium as gym
     import torch
 
-    sys.path.insert(0, str(path))
+    sys.path.insert(0, str(args.official))
     from agents.dtql import DTQL
     from utils.data_sampler import Data_Sampler
 
@@ -160,12 +165,14 @@ def official_dtql(path: Path, data: Any, agent: dict[str, Any], seed: int, steps
     return model, train, act
 
 
-def official_diffcps(path: Path, data: Any, agent: dict[str, Any], seed: int, steps: int) -> tuple:
+def official_diffcps(
+    args: argparse.Namespace, data: Any, agent: dict[str, Any], seed: int, steps: int
+) -> tuple:
     """The official DiffCPS agent on `data`; its run.py calls `train` once per evaluation window
     and steps the cosine per call over num_epochs, as Diffusion-QL's main.py."""
     import torch
 
-    sys.path.insert(0, str(path))
+    sys.path.insert(0, str(args.official))
     from agents.diffcps import DiffCPS
     from utils.data_sampler import Data_Sampler
 
@@ -188,7 +195,9 @@ def official_diffcps(path: Path, data: Any, agent: dict[str, Any], seed: int, st
     return model, lambda window: model.train(sampler, window, batch_size=256), act
 
 
-def official_td3bc(path: Path, data: Any, agent: dict[str, Any], seed: int, steps: int) -> tuple:
+def official_td3bc(
+    args: argparse.Namespace, data: Any, agent: dict[str, Any], seed: int, steps: int
+) -> tuple:
     """The official TD3+BC agent on `data`, as its main.py sets it up: the replay buffer filled
     with `convert_D4RL`, states normalised by `normalize_states` (the same mean and std+eps as
     diffrl's), noise scaled by max_action, one `train` call per step; deterministic actions on
@@ -196,7 +205,7 @@ def official_td3bc(path: Path, data: Any, agent: dict[str, Any], seed: int, step
     diffrl's defaults."""
     import torch
 
-    sys.path.insert(0, str(path))
+    sys.path.insert(0, str(args.official))
     import utils
     from TD3_BC import TD3_BC
 
@@ -224,6 +233,62 @@ def official_td3bc(path: Path, data: Any, agent: dict[str, Any], seed: int, step
     return model, train, act
 
 
+class OfficialIQL:
+    """The official IQL `Learner`, living in benchmarks/parity_iql_worker.py under
+    --official-python (its tensorflow-probability does not run under diffrl's JAX)."""
+
+    def __init__(self, args: argparse.Namespace, data: Any, settings: dict, seed: int) -> None:
+        transitions = args.work / f"official-seed{seed}-data.npz"
+        arrays = _official_arrays(data)
+        np.savez(transitions, masks=1.0 - arrays.pop("terminals"), **arrays)
+        worker = Path(__file__).with_name("parity_iql_worker.py")
+        command = [str(args.official_python), str(worker), "--official", str(args.official)]
+        command += ["--data", str(transitions), "--settings", json.dumps(settings)]
+        self.process = subprocess.Popen(
+            [*command, "--seed", str(seed)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+
+    def call(self, **request: Any) -> dict[str, Any]:
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise SystemExit(f"the official IQL worker stopped (exit {self.process.wait()})")
+        return json.loads(line)
+
+    def parity_state(self) -> dict[str, str]:
+        return {"worker": self.call(cmd="state")["state"]}
+
+    def parity_restore(self, state: dict[str, str]) -> None:
+        self.call(cmd="restore", state=state["worker"])
+
+
+def official_iql(
+    args: argparse.Namespace, data: Any, agent: dict[str, Any], seed: int, steps: int
+) -> tuple:
+    """The official IQL agent as its train_offline.py builds it (`Learner(seed, obs, act,
+    max_steps, **mujoco_config)`), batches of 256 by `np.random.randint`, evaluation at
+    temperature 0. Its advantage-weight clip (100) is fixed in its code, diffrl's default."""
+    if args.official_python is None:
+        raise SystemExit("--algo iql needs --official-python (see parity_iql_worker.py)")
+    hidden = agent["hidden"]
+    settings = {
+        "actor_lr": agent["actor_lr"], "value_lr": agent["value_lr"],
+        "critic_lr": agent["critic_lr"], "hidden_dims": [hidden, hidden],
+        "discount": agent["gamma"], "tau": agent["tau"], "expectile": agent["expectile"],
+        "temperature": agent["temperature"], "dropout_rate": agent["actor_dropout"] or None,
+        "max_steps": agent["total_steps"],
+        "opt_decay_schedule": "cosine" if agent["lr_decay"] else "",
+    }  # fmt: skip
+    model = OfficialIQL(args, data, settings, seed)
+
+    def act(obs: np.ndarray, t: int) -> np.ndarray:
+        return np.asarray(model.call(cmd="act", obs=obs.tolist())["actions"], np.float32)
+
+    return model, lambda window: model.call(cmd="train", steps=window), act
+
+
 def _official_arrays(data: Any) -> dict[str, np.ndarray]:
     return {
         "observations": data.observations,
@@ -239,6 +304,7 @@ OFFICIAL = {
     "dtql": official_dtql,
     "diffcps": official_diffcps,
     "td3bc": official_td3bc,
+    "iql": official_iql,
 }
 # what a checkout of each must hold
 OFFICIAL_FILES = {
@@ -246,6 +312,7 @@ OFFICIAL_FILES = {
     "dtql": "agents/dtql.py",
     "diffcps": "agents/diffcps.py",
     "td3bc": "TD3_BC.py",
+    "iql": "learner.py",
 }
 
 
@@ -254,7 +321,7 @@ def official(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     if path.exists():
         return json.loads(path.read_text())
     data, agent, (spec, eval_seed, episodes, cfg) = official_data(args.work / f"diffrl-seed{seed}")
-    model, train, act = OFFICIAL[args.algo](args.official, data, agent, seed, cfg.steps)
+    model, train, act = OFFICIAL[args.algo](args, data, agent, seed, cfg.steps)
     partial = args.work / f"official-seed{seed}.partial.pt"
     curve, train_s = resume_official(partial, model)
     for step in range(cfg.eval_every * (len(curve) + 1), cfg.steps + 1, cfg.eval_every):
@@ -276,7 +343,7 @@ def save_official(path: Path, model: Any, curve: list, train_s: float) -> None:
     import torch
 
     state = {
-        "agent": model.__dict__,
+        "agent": model.parity_state() if hasattr(model, "parity_state") else model.__dict__,
         "curve": curve,
         "train_s": train_s,
         "torch_rng": torch.get_rng_state(),
@@ -293,7 +360,10 @@ def resume_official(path: Path, model: Any) -> tuple[list, float]:
     import torch
 
     state = torch.load(path, weights_only=False)
-    model.__dict__.update(state["agent"])
+    if hasattr(model, "parity_restore"):  # an agent in another process
+        model.parity_restore(state["agent"])
+    else:
+        model.__dict__.update(state["agent"])
     torch.set_rng_state(state["torch_rng"])
     np.random.set_state(state["numpy_rng"])
     return [tuple(x) for x in state["curve"]], state["train_s"]
@@ -331,6 +401,8 @@ def main() -> None:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a diffrl setting for both sides (e.g. pretrain_steps=5000)")  # fmt: skip
+    p.add_argument("--official-python", type=Path, default=None,
+                   help="iql: the Python of an environment the official code runs in")  # fmt: skip
     p.add_argument("--work", type=Path, required=True, help="where both implementations' runs live")
     args = p.parse_args()
     marker = args.official / OFFICIAL_FILES[args.algo]
