@@ -1,4 +1,5 @@
-"""Offline datasets: loaders (D4RL HDF5, Minari, npz), reference returns, reward transforms."""
+"""Offline datasets: loaders (D4RL HDF5, Minari, OGBench, npz), reference returns, reward
+transforms."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ __all__ = [
 
 SPEC_FORMS = (
     "'d4rl:NAME' (e.g. d4rl:hopper-medium-v2, file looked up in $D4RL_DATASET_DIR), "
-    "'minari:ID' (a local Minari dataset), or a path to a .hdf5/.h5 (D4RL layout) "
+    "'minari:ID' (a local Minari dataset), 'ogbench:NAME[:val]' (an OGBench single-task "
+    "dataset, e.g. ogbench:cube-single-play-singletask-v0, file in $OGBENCH_DATASET_DIR), "
+    "or a path to a .hdf5/.h5 (D4RL layout) "
     "or .npz file"
 )
 
@@ -46,6 +49,10 @@ def _load_untransformed(spec: str) -> OfflineDataset:
         from diffrl.data.minari import load_minari  # imports minari only when asked
 
         return load_minari(spec.removeprefix("minari:"))
+    if spec.startswith("ogbench:"):
+        from diffrl.data.ogbench import load_ogbench  # imports ogbench only when asked
+
+        return load_ogbench(spec.removeprefix("ogbench:"))
     if Path(spec).is_dir():
         raise DatasetError(
             f"{spec}: is a directory; expected a .hdf5/.h5/.npz file ({SPEC_FORMS})."
