@@ -35,7 +35,8 @@ def add_data_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
 
 
 def _add_build_arguments(build: argparse.ArgumentParser) -> None:
-    build.add_argument("--env", required=True, help="Gymnasium id, e.g. Hopper-v5")
+    build.add_argument("--env", default=None, help="Gymnasium id, e.g. Hopper-v5 (D4RL recipe)")
+    _add_ogbench_arguments(build)
     build.add_argument(
         "--levels", default=",".join(LEVELS), help=f"comma-separated subset of {','.join(LEVELS)}"
     )
@@ -64,6 +65,22 @@ def _add_build_arguments(build: argparse.ArgumentParser) -> None:
     build.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _add_ogbench_arguments(build: argparse.ArgumentParser) -> None:
+    build.add_argument(
+        "--ogbench",
+        default=None,
+        metavar="NAME",
+        help="an OGBench dataset made by its scripted oracles, e.g. cube-single-play "
+        "(instead of --env; written to --out, default $OGBENCH_DATASET_DIR or ~/.ogbench/data)",
+    )
+    build.add_argument(
+        "--episodes",
+        type=int,
+        default=None,
+        help="--ogbench: training episodes (default: OGBench's)",
+    )
+
+
 def run_data(args: argparse.Namespace) -> int:
     # imported here, not at module level: they load numpy and h5py, which `diffrl --help`
     # (it builds this parser) does not need
@@ -90,7 +107,53 @@ def run_data(args: argparse.Namespace) -> int:
         return 130
 
 
+# the D4RL recipe's options, which an --ogbench build does not take
+_D4RL_OPTIONS = (
+    "levels",
+    "transitions",
+    "sac_steps",
+    "ref_episodes",
+    "ref_max_score",
+    "eval_every",
+)
+
+
 def _build(args: argparse.Namespace) -> int:
+    from diffrl.builder.envs import BuildError
+
+    if (args.env is None) == (args.ogbench is None):
+        raise BuildError("data build: expected exactly one of --env ID or --ogbench NAME.")
+    if args.ogbench is not None:
+        return _build_ogbench(args)
+    if args.episodes is not None:
+        raise BuildError("--episodes: only for --ogbench builds (use --transitions with --env).")
+    return _build_d4rl(args)
+
+
+def _build_ogbench(args: argparse.Namespace) -> int:
+    from diffrl.builder.envs import BuildError
+    from diffrl.builder.ogbench_gen import build_ogbench
+
+    defaults = _build_defaults()
+    given = [f"--{k.replace('_', '-')}" for k in _D4RL_OPTIONS if getattr(args, k) != defaults[k]]
+    if given:
+        raise BuildError(f"{', '.join(given)}: not used by --ogbench builds (drop them).")
+    result = build_ogbench(
+        args.ogbench, args.out, episodes=args.episodes, seed=args.seed,
+        overwrite=args.overwrite, progress=not args.quiet,
+    )  # fmt: skip
+    state = f"written in {result.seconds:.0f} s" if result.written else "kept (already built)"
+    print(f"{result.train}: {result.transitions} rows, {state}; validation split {result.val}")
+    return 0
+
+
+def _build_defaults() -> dict:
+    parser = argparse.ArgumentParser()
+    _add_build_arguments(parser)
+    return vars(parser.parse_args([]))
+
+
+def _build_d4rl(args: argparse.Namespace) -> int:
     from diffrl.builder.recipe import build_datasets
 
     results = build_datasets(
