@@ -67,3 +67,57 @@ def test_rollout_group_equals_each_run_alone():
         alone = rollout(spec, policy, 2, seed)
         assert record["returns"] == alone["returns"]
         assert record["length_mean"] == alone["length_mean"] == 200.0
+
+
+class _Reach:
+    """A 1-D env that succeeds (and terminates) once the position passes 1; 5 steps at most."""
+
+    def __new__(cls):
+        import gymnasium as gym
+
+        class Reach(gym.Env):
+            observation_space = gym.spaces.Box(-10, 10, (1,), np.float32)
+            action_space = gym.spaces.Box(-1, 1, (1,), np.float32)
+
+            def reset(self, seed=None, options=None):
+                super().reset(seed=seed)
+                self.x = 0.0
+                return np.array([self.x], np.float32), {}
+
+            def step(self, action):
+                self.x += float(action[0])
+                success = self.x > 1.0
+                return np.array([self.x], np.float32), 0.0, success, False, {"success": success}
+
+        return gym.wrappers.TimeLimit(Reach(), max_episode_steps=5)
+
+
+def test_success_rate_is_the_final_steps_success_and_the_score_without_references():
+    import gymnasium as gym
+
+    gym.register("diffrl-test/Reach-v0", entry_point=_Reach)
+
+    def half_move(obs: np.ndarray, t: int) -> np.ndarray:
+        speeds = np.array([[0.5], [0.1], [0.3]], np.float32)  # only the first passes 1 in 5 steps
+        return speeds[: len(obs)]
+
+    result = rollout(EnvSpec("diffrl-test/Reach-v0"), half_move, episodes=3, seed=0)
+    assert result["successes"] == [1.0, 0.0, 1.0]  # 0.3 × 5 = 1.5 > 1 too
+    assert result["success_rate"] == pytest.approx(2 / 3)
+    assert result["score"] == pytest.approx(200 / 3)  # OGBench's number, in percent
+    assert result["length_mean"] == pytest.approx((3 + 5 + 4) / 3)  # success ends an episode
+    plain = rollout(PENDULUM, _zero, episodes=1, seed=0)
+    assert "success_rate" not in plain
+
+
+def test_ogbench_envs_are_found_by_module_and_their_version_recorded():
+    from importlib.metadata import version
+
+    from diffrl.evaluate import check_env
+
+    spec = EnvSpec("ogbench:pointmaze-medium-singletask-v0")
+    check_env(spec, obs_dim=2, action_dim=2, max_action=1.0, where="test")
+    record = GymEvaluator(spec, 1, 100, {}).describe()
+    assert record["ogbench_version"] == version("ogbench")
+    result = rollout(spec, lambda obs, t: np.zeros((len(obs), 2), np.float32), 1, 100)
+    assert result["success_rate"] == 0.0 and result["score"] == 0.0  # standing still

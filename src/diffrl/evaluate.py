@@ -40,7 +40,7 @@ def check_env(spec: EnvSpec, obs_dim: int, action_dim: int, max_action: float, w
     training; say in one line when its action box differs from the data's bounds."""
     import gymnasium as gym
 
-    if spec.env_id not in gym.registry:
+    if not _registered(spec.env_id):
         close = difflib.get_close_matches(spec.env_id, list(gym.registry), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise EnvError(f"{where}: unknown environment {spec.env_id!r}{hint}")
@@ -62,6 +62,22 @@ def check_env(spec: EnvSpec, obs_dim: int, action_dim: int, max_action: float, w
               file=sys.stderr)  # fmt: skip
 
 
+def _registered(env_id: str) -> bool:
+    """Whether gym.make knows `env_id`; `module:Name` imports the module first, as gym.make does
+    (OGBench's ids are registered by `import ogbench`)."""
+    import importlib
+
+    import gymnasium as gym
+
+    module, _, name = env_id.rpartition(":")
+    if module:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            return False
+    return name in gym.registry
+
+
 def make_vector_env(spec: EnvSpec, n: int) -> gym.vector.SyncVectorEnv:
     """`n` copies in one process: on 2 cores SyncVectorEnv beats AsyncVectorEnv (DATA.md §1)."""
     import gymnasium as gym
@@ -73,11 +89,12 @@ def make_vector_env(spec: EnvSpec, n: int) -> gym.vector.SyncVectorEnv:
 def rollout(spec: EnvSpec, policy: PolicyFn, episodes: int, seed: int) -> dict[str, Any]:
     """Run `episodes` episodes in parallel, env i seeded `seed + i`; one episode per env.
 
-    Returns per-episode returns and lengths, their means and the normalised score (×100) when
-    reference returns are known.
+    Returns per-episode returns and lengths, their means, the normalised score (×100) when
+    reference returns are known, and the success rate when the env reports `info["success"]`
+    (OGBench: the final step's success, averaged over episodes).
     """
-    returns, lengths = _episodes(spec, policy, [seed + i for i in range(episodes)])
-    return summarize_returns(spec, returns, lengths)
+    outcome = _episodes(spec, policy, [seed + i for i in range(episodes)])
+    return summarize_returns(spec, *outcome)
 
 
 def rollout_group(
@@ -87,34 +104,53 @@ def rollout_group(
     `policy(obs, t)` sees the observations of run 0's episodes, then run 1's, ...; run k's
     episode i is seeded `seeds[k] + i`, as its own rollout would be. One record per run."""
     envs = [s + i for s in seeds for i in range(episodes)]
-    returns, lengths = _episodes(spec, policy, envs)
+    returns, lengths, successes = _episodes(spec, policy, envs)
     cut = [slice(k * episodes, (k + 1) * episodes) for k in range(len(seeds))]
-    return [summarize_returns(spec, returns[c], lengths[c]) for c in cut]
+    part = [None if successes is None else successes[c] for c in cut]
+    return [
+        summarize_returns(spec, returns[c], lengths[c], p) for c, p in zip(cut, part, strict=True)
+    ]
 
 
-def _episodes(spec: EnvSpec, policy: PolicyFn, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Returns and lengths of one episode per seed, all envs stepped together."""
+def _episodes(
+    spec: EnvSpec, policy: PolicyFn, seeds: list[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Returns, lengths and final successes (None: the env reports none) of one episode per
+    seed, all envs stepped together."""
     episodes = len(seeds)
     env = make_vector_env(spec, episodes)
     try:
         obs, _ = env.reset(seed=seeds)
         returns = np.zeros(episodes)
         lengths = np.zeros(episodes, np.int64)
+        successes = np.full(episodes, np.nan)
         alive = np.ones(episodes, bool)
         t = 0
         while alive.any():
             actions = np.asarray(policy(np.asarray(obs, np.float32), t))
-            obs, rew, term, trunc, _ = env.step(actions)
+            obs, rew, term, trunc, info = env.step(actions)
             returns += np.where(alive, rew, 0.0)
             lengths += alive
-            alive &= ~(np.asarray(term) | np.asarray(trunc))
+            ending = alive & (np.asarray(term) | np.asarray(trunc))
+            _record_success(successes, ending, info)
+            alive &= ~ending
             t += 1
     finally:
         env.close()
-    return returns, lengths
+    return returns, lengths, None if np.isnan(successes).all() else successes
 
 
-def summarize_returns(spec: EnvSpec, returns: np.ndarray, lengths: np.ndarray) -> dict[str, Any]:
+def _record_success(successes: np.ndarray, ending: np.ndarray, info: dict[str, Any]) -> None:
+    if "success" not in info:
+        return
+    reported = np.asarray(info.get("_success", np.ones(len(ending), bool)), bool)
+    now = ending & reported
+    successes[now] = np.asarray(info["success"], np.float64)[now]
+
+
+def summarize_returns(
+    spec: EnvSpec, returns: np.ndarray, lengths: np.ndarray, successes: np.ndarray | None = None
+) -> dict[str, Any]:
     result: dict[str, Any] = {
         "env_id": spec.env_id,
         "episodes": len(returns),
@@ -127,7 +163,27 @@ def summarize_returns(spec: EnvSpec, returns: np.ndarray, lengths: np.ndarray) -
     if scores is not None:
         result["score"] = float(np.mean(scores))
         result["score_std"] = float(np.std(scores))
+    if successes is not None:  # an episode whose env never said counts as a failure
+        final = np.nan_to_num(successes, nan=0.0)
+        result["success_rate"] = float(np.mean(final))
+        result["successes"] = [float(x) for x in final]
+        if scores is None:  # OGBench's number: the success rate in percent is the score
+            result["score"] = 100.0 * result["success_rate"]
+            result["score_std"] = 100.0 * float(np.std(final))
     return result
+
+
+def _package_version(env_id: str) -> dict[str, str]:
+    """The version of the package that registers `module:Name` ids (OGBench's), for the record."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    module, _, _ = env_id.rpartition(":")
+    if not module:
+        return {}
+    try:
+        return {f"{module}_version": version(module)}
+    except PackageNotFoundError:
+        return {}
 
 
 class GymEvaluator:
@@ -165,6 +221,7 @@ class GymEvaluator:
 
     def describe(self) -> dict[str, Any]:
         return {
+            **_package_version(self.spec.env_id),
             "env_id": self.spec.env_id,
             "env_kwargs": self.spec.env_kwargs,
             "episodes": self.episodes,
