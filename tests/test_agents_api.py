@@ -31,6 +31,7 @@ TINY = {  # the smallest networks that still exercise every part of an agent
     "cvaebc": {"hidden": 16},
     "td3bc": {"hidden": 16},
     "iql": {"hidden": 16},
+    "fql": {"hidden": 16, "layers": 2, "flow_steps": 2},
 }
 CHUNK = 4
 pytestmark = pytest.mark.usefixtures("fast_compiles")  # tiny programs (tests/conftest.py)

@@ -20,6 +20,7 @@ ALGORITHMS = {
     "cvaebc": "diffrl.agents.cvaebc",
     "td3bc": "diffrl.agents.td3bc",
     "iql": "diffrl.agents.iql",
+    "fql": "diffrl.agents.fql",
 }
 
 
