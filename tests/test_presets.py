@@ -144,3 +144,19 @@ def test_iql_without_preset_scales_rewards_as_its_locomotion_runs():
     assert resolve({"algo": "dql", "dataset": "mine.npz"}).reward_transform == "no"
     antmaze = resolve({"algo": "iql", "dataset": "d4rl:antmaze-umaze-v2"})
     assert antmaze.reward_transform == "iql_antmaze"  # a preset's transform wins
+
+
+def test_fql_presets_are_the_readme_commands_for_every_task():
+    cube = resolve({"algo": "fql", "dataset": "ogbench:cube-single-play-singletask-task3-v0"})
+    assert cube.preset == "cube-single-play-singletask-task3-v0"
+    assert (cube.agent, cube.steps, cube.eval_every, cube.eval_episodes) == (
+        {"alpha": 300.0}, 1_000_000, 100_000, 50
+    )  # fmt: skip
+    assert get_preset("fql", "puzzle-4x4-play-singletask-v0")["alpha"] == 1000.0
+    giant = get_preset("fql", "antmaze-giant-navigate-singletask-task5-v0")
+    assert (giant["alpha"], giant["q_agg"], giant["gamma"]) == (10.0, "min", 0.995)
+    assert len(preset_names("fql")) == 10 * 6  # ten environments × (default task + five)
+    assert (
+        preset_name_for_dataset("ogbench:scene-play-singletask-v0:val")
+        == "scene-play-singletask-v0"
+    )

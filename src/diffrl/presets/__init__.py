@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from diffrl.presets import diffcps, dql, dtql, iql, td3bc
+from diffrl.presets import diffcps, dql, dtql, fql, iql, td3bc
 
 TABLES: dict[str, dict[str, dict[str, Any]]] = {
     "dql": dql.PRESETS,
@@ -13,6 +13,7 @@ TABLES: dict[str, dict[str, dict[str, Any]]] = {
     "dtql": dtql.PRESETS,
     "td3bc": td3bc.PRESETS,
     "iql": iql.PRESETS,
+    "fql": fql.PRESETS,
 }
 
 
@@ -33,10 +34,11 @@ def preset_names(algo: str) -> list[str]:
 
 
 def preset_name_for_dataset(spec: str) -> str | None:
-    """The preset name a dataset spec implies: `d4rl:NAME` -> NAME, a file whose stem is a known
-    D4RL name (e.g. `data/hopper-medium-v2.hdf5`) -> that stem, anything else -> None."""
-    if spec.startswith("d4rl:"):
-        return spec.split(":", 1)[1]
+    """The preset name a dataset spec implies: `d4rl:NAME` and `ogbench:NAME[:val]` -> NAME, a
+    file whose stem is a known D4RL name (e.g. `data/hopper-medium-v2.hdf5`) -> that stem,
+    anything else -> None."""
+    if spec.startswith(("d4rl:", "ogbench:")):
+        return spec.split(":")[1]
     # imported here: the dataset package loads numpy and h5py, which `import diffrl.presets`
     # should not pay for
     from diffrl.data.scores import known_d4rl_names
