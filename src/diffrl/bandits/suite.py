@@ -105,6 +105,7 @@ BANDIT_SETTINGS: dict[str, BanditSetting] = {
     "td3bc": BanditSetting({"hidden": 128}, 5000),
     # IQL's evaluation acts with the mean; on a bandit the figure shows the policy's samples
     "iql": BanditSetting({"hidden": 128, "policy_output": "sample"}, 5000),
+    "fql": BanditSetting({"hidden": 128, "layers": 3, "alpha": 10.0}, 5000),
 }
 
 # The papers' experiments (BANDITS.md "The claims to reproduce"), `diffrl bandit --all`:
