@@ -157,3 +157,17 @@ def test_a_second_process_building_the_same_dataset_is_refused(tmp_path: Path) -
     finally:
         holder.kill()
     assert not list(work.glob("chunk-*"))
+
+
+def test_a_run_on_built_data_records_who_made_and_read_it(tmp_path: Path, monkeypatch) -> None:
+    from importlib.metadata import version
+
+    build_ogbench(
+        "pointmaze-medium-navigate", tmp_path, episodes=1, episode_steps=30, progress=False
+    )
+    monkeypatch.setenv("OGBENCH_DATASET_DIR", str(tmp_path))
+    summary = load_dataset("ogbench:pointmaze-medium-navigate-singletask-v0").summary()
+    made = summary["provenance"]["made_by"]
+    assert made["ogbench"] == version("ogbench") and made["seed"] == 0
+    assert made["recipe"]["name"] == "pointmaze-medium-navigate"
+    assert summary["provenance"]["ogbench_relabelled_by"] == version("ogbench")

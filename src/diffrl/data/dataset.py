@@ -43,6 +43,8 @@ class OfflineDataset:
     action_high: float = 1.0
     episode_returns: np.ndarray | None = None  # returns of complete episodes in the raw data
     reward_transform: str = "no"  # name of the transform already applied to `rewards`
+    # what made and read the data, when known (e.g. the OGBench version), recorded with each run
+    provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._validate()
@@ -163,6 +165,7 @@ class OfflineDataset:
             "ref_min_score": self.ref_min_score,
             "ref_max_score": self.ref_max_score,
             "reward_transform": self.reward_transform,
+            **({"provenance": self.provenance} if self.provenance else {}),
         }
 
 

@@ -16,6 +16,7 @@ trajectory goes on), `timeouts` = the end of a recorded trajectory that is not a
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import zipfile
@@ -88,7 +89,7 @@ def load_ogbench(spec: str) -> OfflineDataset:
             f"{DEFAULT_DATASET_DIR}); nothing is downloaded. Make it with `diffrl data build "
             f"--ogbench {name.file_stem.removesuffix('-v0')}` or copy OGBench's file there."
         )
-    check_file(path, name)
+    made_by = check_file(path, name)
     ogbench = _import_ogbench(spec)
     env = ogbench.make_env_and_datasets(name.dataset, env_only=True)
     try:
@@ -96,7 +97,10 @@ def load_ogbench(spec: str) -> OfflineDataset:
         ogbench.relabel_utils.relabel_dataset(name.env_id, env, rows)
     finally:
         env.close()
-    return _as_offline_dataset(rows, name, path)
+    from importlib.metadata import version
+
+    provenance = {"ogbench_relabelled_by": version("ogbench"), "made_by": made_by or "unknown"}
+    return _as_offline_dataset(rows, name, path).replace(provenance=provenance)
 
 
 def _import_ogbench(spec: str) -> Any:
@@ -111,13 +115,15 @@ def _import_ogbench(spec: str) -> Any:
     return ogbench
 
 
-def check_file(path: Path, name: OGBenchName) -> None:
-    """Refuse a file OGBench's reader would misread: keys, row counts, trajectory ends."""
+def check_file(path: Path, name: OGBenchName) -> dict | None:
+    """Refuse a file OGBench's reader would misread: keys, row counts, trajectory ends. Returns
+    the `diffrl_build` record of a file diffrl made (recipe, seed, OGBench version), else None."""
     source = str(path)
     try:
         with np.load(path, allow_pickle=False) as file:
             shapes = {key: file[key].shape for key in file.files}
             ends = np.asarray(file["terminals"]) if "terminals" in file.files else None
+            made = str(file["diffrl_build"]) if "diffrl_build" in file.files else None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DatasetError(f"{path}: not a readable .npz file ({exc}).") from exc
     needed = ["observations", "actions", "terminals", "qpos"]
@@ -131,18 +137,15 @@ def check_file(path: Path, name: OGBenchName) -> None:
     for key in needed[1:]:
         if shapes[key][0] != rows:
             raise dataset_error(source, key, f"{rows} rows (as 'observations')", f"{shapes[key]}")
-    if (
-        rows < 2 or not ends[-1]
-    ):  # OGBench marks each trajectory's last row; its reader relies on it
-        raise dataset_error(
-            source, "terminals", "1 on the last row of each trajectory", _ends(ends)
-        )
+    if rows < 2 or not ends[-1]:  # OGBench's reader relies on each trajectory's last-row mark
+        expected = "1 on the last row of each trajectory"
+        raise dataset_error(source, "terminals", expected, _ends(ends))
+    return json.loads(made) if made else None
 
 
 def _ends(ends: np.ndarray) -> str:
-    return (
-        f"{int(np.sum(ends))} ones in {len(ends)} rows, last row {ends[-1] if len(ends) else '-'}"
-    )
+    last = ends[-1] if len(ends) else "-"
+    return f"{int(np.sum(ends))} ones in {len(ends)} rows, last row {last}"
 
 
 def _as_offline_dataset(rows: dict[str, np.ndarray], name: OGBenchName, path: Path) -> Any:
