@@ -24,9 +24,11 @@ sides then use. Settings the official constructors do not take (DiffCPS's λ lea
 at 3e-5 there) keep diffrl's defaults, which equal the official values.
 
 Runs are kept under --work: a rerun skips every (implementation, seed) already finished, so a
-stopped sweep continues where it stopped. The last line per algorithm compares final and best
-returns (mean ± std over seeds) and says whether the means differ by less than the larger of
-the two seed standard deviations.
+stopped sweep continues where it stopped. `--finished FILE` takes the run lines this script
+printed on another machine (or before its work folder was lost) instead of training them again:
+commit the lines of finished runs and a later session finishes the sweep. The last line per
+algorithm compares final and best returns (mean ± std over seeds) and says whether the means
+differ by less than the larger of the two seed standard deviations.
 """
 
 from __future__ import annotations
@@ -404,18 +406,48 @@ def main() -> None:
     p.add_argument("--official-python", type=Path, default=None,
                    help="iql: the Python of an environment the official code runs in")  # fmt: skip
     p.add_argument("--work", type=Path, required=True, help="where both implementations' runs live")
+    p.add_argument("--finished", type=Path, default=None,
+                   help="JSON lines this script printed before (e.g. committed from an earlier "
+                   "machine): those runs are not trained again")  # fmt: skip
     args = p.parse_args()
     marker = args.official / OFFICIAL_FILES[args.algo]
     if not marker.is_file():
         p.error(f"--official {args.official}: expected a checkout with {marker}, found none")
     args.work = args.work.expanduser()
     args.work.mkdir(parents=True, exist_ok=True)
+    runs = sweep(args, finished_runs(args.finished, args.algo))
+    print(json.dumps({"algo": args.algo, "dataset": args.dataset, **compare(runs)}), flush=True)
+
+
+def sweep(args: argparse.Namespace, earlier: dict[tuple[str, int], dict]) -> list[dict]:
+    """Every (seed, implementation) run, trained or taken from --finished. An official run
+    still to do needs diffrl's run directory of its seed, so that diffrl run is taken only when
+    the official one of its seed is finished too; otherwise it trains again, and a line that
+    differs from the earlier one is reported."""
     runs = []
     for seed in (int(s) for s in args.seeds.split(",")):
-        for result in (ours(args, seed), official(args, seed)):
+        for impl, train in (("diffrl", ours), ("official", official)):
+            before = earlier.get((impl, seed))
+            reuse = before is not None and ("official", seed) in earlier
+            result = before if reuse else train(args, seed)
+            if before is not None and json.dumps(before["curve"]) != json.dumps(result["curve"]):
+                print(f"warning: {impl} seed {seed}: curve {result['curve']}, its --finished "
+                      f"line had {before['curve']}", file=sys.stderr)  # fmt: skip
             runs.append(result)
             print(json.dumps({"kind": "run", "algo": args.algo, **result}), flush=True)
-    print(json.dumps({"algo": args.algo, "dataset": args.dataset, **compare(runs)}), flush=True)
+    return runs
+
+
+def finished_runs(path: Path | None, algo: str) -> dict[tuple[str, int], dict[str, Any]]:
+    """(impl, seed) -> the run line of `algo` in a --finished file."""
+    if path is None:
+        return {}
+    lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    return {
+        (r["impl"], r["seed"]): {k: v for k, v in r.items() if k not in ("kind", "algo")}
+        for r in lines
+        if r.get("kind") == "run" and r.get("algo") == algo
+    }
 
 
 if __name__ == "__main__":
