@@ -6,7 +6,7 @@
 
 Lines, in order:
 - `kind: machine`: JAX backend and device, CPU model (lscpu);
-- `kind: train`: steps/s of dql, dtql (main phase) and diffcps at batch 256, for 1 seed and for
+- `kind: train`: steps/s of dql, dtql (main phase), diffcps and fql at batch 256, for 1 seed and for
   10 seeds in one vmapped program (run.many, as `diffrl train --seeds` trains them), per seed and
   for all seeds together (`agent_steps_per_s`);
 - `kind: latency`: Diffusion-QL's batch-1 action (plain sample and 50 ranked candidates), ms;
@@ -48,7 +48,7 @@ def emit(**record) -> None:
 def train_lines(size: dict) -> None:
     args = argparse.Namespace(obs=17, act=6, batch=size["batch"], chunk=size["chunk"],
                               repeats=size["repeats"])  # fmt: skip
-    for algo in ("dql", "dtql", "diffcps"):
+    for algo in ("dql", "dtql", "diffcps", "fql"):
         for seeds in size["seeds"]:
             emit(kind="train", **measure_seeds(algo, seeds, args))
 

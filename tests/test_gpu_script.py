@@ -21,16 +21,21 @@ def test_tiny_gpu_script_prints_every_measurement(tmp_path):
     lines = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
     kinds = [x["kind"] for x in lines]
     # --tiny times 2 vmapped seeds only (the full run adds 1 and 10), to stay seconds long
-    assert kinds == ["machine"] + ["train"] * 3 + ["latency", "run"]
+    assert kinds == ["machine"] + ["train"] * 4 + ["latency", "run"]
     assert lines[0]["backend"] == "cpu" and lines[0]["tiny"] is True
-    trains = lines[1:4]
-    assert [(x["algo"], x["seeds"]) for x in trains] == [("dql", 2), ("dtql", 2), ("diffcps", 2)]
+    trains = lines[1:5]
+    assert [(x["algo"], x["seeds"]) for x in trains] == [
+        ("dql", 2),
+        ("dtql", 2),
+        ("diffcps", 2),
+        ("fql", 2),
+    ]
     for x in trains:
         assert x["steps_per_s"] > 0
         assert x["agent_steps_per_s"] == pytest.approx(x["seeds"] * x["steps_per_s"], rel=1e-3)
-    latency = lines[4]
+    latency = lines[5]
     assert 0 < latency["latency_ms_b1"] < latency["latency_ms_k50"]  # 50 ranked cost more
-    run = lines[5]
+    run = lines[6]
     assert run["steps"] == 20 and run["evaluations"] == 2
     assert run["train_s"] > 0 and run["eval_s"] > 0
     assert run["train_s"] + run["eval_s"] == pytest.approx(run["wall_s"], abs=0.2)
