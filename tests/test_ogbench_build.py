@@ -66,6 +66,7 @@ def test_a_stopped_build_resumes_to_the_same_files(tmp_path: Path, monkeypatch) 
     assert len(list((tmp_path / "cut" / ".diffrl-build").rglob("chunk-*.npz"))) == 2
     monkeypatch.setattr(ogbench_gen, "collect_episode", real)
     build_ogbench("pointmaze-large-navigate", tmp_path / "cut", **args)
+    assert not list((tmp_path / "cut" / ".diffrl-build").rglob("chunk-*.npz"))  # removed
     for split in ("v0.npz", "v0-val.npz"):
         with np.load(tmp_path / "whole" / f"pointmaze-large-navigate-{split}") as a:
             with np.load(tmp_path / "cut" / f"pointmaze-large-navigate-{split}") as b:

@@ -297,6 +297,8 @@ def build_ogbench(
         meta = _metadata(recipe, seed)
         rows = _write_split(train, chunks[: _chunk_count(recipe.episodes)], meta)
         _write_split(val, chunks[_chunk_count(recipe.episodes) :], meta)
+        for chunk in chunks:  # both files are written: the chunks (uncompressed) only cost disk
+            chunk.unlink()
         return OGBenchBuild(train, val, rows, True, time.perf_counter() - start)
     finally:
         lock.release(work)
