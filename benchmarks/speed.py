@@ -10,7 +10,9 @@ Training: the library's own jitted `lax.scan` chunk (run.make_chunk_fn) on rando
 100 000 transitions, batches sampled inside the scan as in real runs; steps/s is the median over
 `--repeats` timed chunks after one compile-and-warm-up call. Latency: one jitted `act` call on a
 single state, timed to the result being ready on the host (median of many calls), as a plain
-sample (`latency_ms_b1`) and with 50 candidates ranked by the target critic (`latency_ms_k50`).
+sample (`latency_ms_b1`), the same for a loaded policy whose parameters are compiled into the
+call (`latency_ms_b1_loaded`, `diffrl.load_policy`) and with 50 candidates ranked by the target
+critic (`latency_ms_k50`).
 
 Agents with a pretraining phase (DTQL) get both rates: `steps_per_s` is the main phase (all
 updates), `pretrain_steps_per_s` the pretraining updates; `--pretrain-wall` also times the whole
@@ -32,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from startup import cpu_model
 
-from diffrl.acting import make_act_fn
+from diffrl.acting import make_act_fn, make_fixed_act_fn
 from diffrl.agents import get_agent
 from diffrl.agents.api import ActionChoice, Batch, Spec
 from diffrl.run import make_chunk_fn
@@ -65,10 +67,18 @@ def time_training(module, cfg, spec, data, batch: int, chunk: int, repeats: int)
     return rates
 
 
-def time_action(module, cfg, spec, obs_dim: int, calls: int, choice: ActionChoice) -> float:
-    """Median wall time of the library's policy call (acting.make_act_fn) on one state."""
+def time_action(
+    module, cfg, spec, obs_dim: int, calls: int, choice: ActionChoice, loaded: bool = False
+) -> float:
+    """Median wall time of the library's policy call on one state: `acting.make_act_fn` (the
+    evaluations' call, the state an argument) or, `loaded`, `make_fixed_act_fn` (a loaded
+    policy's call, `diffrl.load_policy`: the parameters compiled in)."""
     state = module.init(cfg, spec, jax.random.PRNGKey(0))
-    act = make_act_fn(module, cfg, spec, choice)
+    if loaded:
+        fixed = make_fixed_act_fn(module, cfg, spec, choice, state)
+        act = lambda _, obs, key, index: fixed(obs, key, index)  # noqa: E731
+    else:
+        act = make_act_fn(module, cfg, spec, choice)
     obs = jnp.zeros((1, obs_dim), jnp.float32)
     key = jax.random.PRNGKey(2)
     np.asarray(act(state, obs, key, 0))  # compile
@@ -120,6 +130,9 @@ def measure(algo: str, args: argparse.Namespace) -> dict:
         "steps_per_s_runs": [round(r, 2) for r in rates],
         "latency_ms_b1": round(
             time_action(module, cfg, spec, args.obs, args.calls, ActionChoice()), 4
+        ),
+        "latency_ms_b1_loaded": round(
+            time_action(module, cfg, spec, args.obs, args.calls, ActionChoice(), loaded=True), 4
         ),
     }
     if module.q_value is not None:
@@ -208,6 +221,19 @@ def measure_baseline(args: argparse.Namespace) -> dict:
     }
 
 
+def latency_rounds(algo: str, args: argparse.Namespace) -> dict:
+    """Batch-1 latency of the evaluation's call and of a loaded policy's, alternating."""
+    module = get_agent(algo)
+    cfg, spec = module.Config(), Spec(args.obs, args.act, 1.0)
+    rounds = []
+    for _ in range(args.latency_rounds):
+        plain = time_action(module, cfg, spec, args.obs, args.calls, ActionChoice())
+        loaded = time_action(module, cfg, spec, args.obs, args.calls, ActionChoice(), loaded=True)
+        rounds.append([round(plain, 4), round(loaded, 4)])
+    return {"algo": algo, "kind": "latency_rounds", "calls": args.calls,
+            "rounds_ms_b1_eval_loaded": rounds, "cpu": cpu_model()}  # fmt: skip
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--algo", default="dql", help="comma-separated algorithms")
@@ -232,7 +258,18 @@ def main() -> None:
         default=None,
         help="comma-separated seed counts (e.g. 1,2,5,10): time N seeds in one vmapped program",
     )
+    p.add_argument(
+        "--latency-rounds",
+        type=int,
+        default=0,
+        help="only time batch-1 actions: the evaluation's and a loaded policy's call, "
+        "alternating in one process, this many rounds",
+    )
     args = p.parse_args()
+    if args.latency_rounds:
+        for algo in args.algo.split(","):
+            print(json.dumps(latency_rounds(algo.strip(), args)), flush=True)
+        return
     if args.seeds:
         for algo in args.algo.split(","):
             for n in (int(x) for x in args.seeds.split(",")):

@@ -129,3 +129,21 @@ def test_select_candidates_softmax_behaviour():
 def test_select_candidates_unknown_raises():
     with pytest.raises(ValueError):
         select_candidates(jnp.zeros((1, 2)), jnp.zeros((1, 2, 1)), "max", None)
+
+
+@pytest.mark.parametrize("ranked", [False, True])
+def test_a_loaded_policy_with_its_parameters_compiled_in_acts_as_make_act_fn(ranked) -> None:
+    from diffrl.acting import make_fixed_act_fn
+
+    agent, spec = get_agent("dql"), Spec(3, 2, 1.0)
+    cfg = agent.Config(hidden=16, n_steps=2)
+    state = agent.init(cfg, spec, jax.random.PRNGKey(0))
+    choice = ActionChoice(selection="softmax", candidates=4) if ranked else ActionChoice()
+    obs = jax.random.normal(jax.random.PRNGKey(1), (5, 3))
+    key = jax.random.PRNGKey(2)
+    fixed = make_fixed_act_fn(agent, cfg, spec, choice, state)
+    general = make_act_fn(agent, cfg, spec, choice)
+    for index in (0, 7):
+        np.testing.assert_allclose(
+            fixed(obs, key, index), general(state, obs, key, index), atol=1e-6
+        )

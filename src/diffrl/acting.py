@@ -121,3 +121,21 @@ def make_act_fn(
         return jitted(last[1], obs, key, index)
 
     return call
+
+
+def make_fixed_act_fn(
+    agent: Agent, config: Any, spec: Spec, choice: ActionChoice, state: Any
+) -> Callable[..., jax.Array]:
+    """act(obs, key, index=0) -> actions for one fixed state (a loaded policy), jitted with the
+    policy's parameters closed over: a call hands over only the observation, key and index,
+    which at batch 1 is about a fifth faster than `make_act_fn` (docs/performance.md), at the
+    price of one compilation per state — right for a deployed policy, wrong during training."""
+    act = policy_action(agent, config, spec, choice)
+    pruned = agent.policy_state(state, choice.ranked)
+    jitted = jax.jit(lambda obs, key, index: act(pruned, obs, jax.random.fold_in(key, index)))
+
+    def call(obs: jax.Array, key: jax.Array, index: int | jax.Array = 0) -> jax.Array:
+        return jitted(obs, key, index)
+
+    return call
+

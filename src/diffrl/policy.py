@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from diffrl import checkpoint, fileio, launch
-from diffrl.acting import choose, make_act_fn
+from diffrl.acting import choose, make_fixed_act_fn
 from diffrl.names import SELECTION_RULES
 from diffrl.run import Run, RunError
 
@@ -38,7 +38,8 @@ def checkpoint_step(run_dir: Path, which: str) -> int:
 
 @dataclasses.dataclass
 class Policy:
-    """`policy(obs) -> actions` for a batch (or a single) observation, numpy in and out."""
+    """`policy(obs) -> actions` for a batch (or a single) observation, numpy in and out. The
+    state is fixed when the policy is made: its parameters are compiled into the call."""
 
     run: Run
     state: Any
@@ -49,7 +50,8 @@ class Policy:
     def __post_init__(self) -> None:
         given = {**self.run.choice.to_json(), **self.act_options}
         self.choice = choose(self.run.agent, given, "action choice")
-        self._act = make_act_fn(self.run.agent, self.run.acfg, self.run.spec, self.choice)
+        agent, acfg, spec = self.run.agent, self.run.acfg, self.run.spec
+        self._act = make_fixed_act_fn(agent, acfg, spec, self.choice, self.state)
         self._key = jax.random.PRNGKey(self.seed)
         self._calls = 0
 
@@ -57,7 +59,7 @@ class Policy:
         obs = np.asarray(obs, np.float32)
         single = obs.ndim == 1
         batch = obs[None] if single else obs
-        actions = np.asarray(self._act(self.state, jnp.asarray(batch), self._key, self._calls))
+        actions = np.asarray(self._act(jnp.asarray(batch), self._key, self._calls))
         self._calls += 1
         return actions[0] if single else actions
 
