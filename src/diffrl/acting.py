@@ -138,4 +138,3 @@ def make_fixed_act_fn(
         return jitted(obs, key, index)
 
     return call
-
