@@ -96,7 +96,8 @@ def results_markdown(rows: list[dict], command: str, algos: list[str], datasets:
         f"Command: `{command}`",
         "",
         "Scores are D4RL-normalised returns (0 = random policy, 100 = expert; for a bandit "
-        "dataset the mean true reward of the sampled actions) of the evaluations "
+        "dataset the mean true reward of the sampled actions; for an OGBench dataset the "
+        "success rate in percent) of the evaluations "
         "in each run's summary.json: `final` = the last evaluation, `best` = the best evaluation "
         "during training (optimistic: it looks at test returns), `offline` = the evaluation "
         "picked by the offline selection rule (no test returns used). mean ± std over the seeds "
@@ -151,7 +152,7 @@ def plot_curves(rows: list[dict], out: Path, datasets: list[str], algos: list[st
             ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
         ax.set_title(dataset_slug(d), fontsize=9)
         ax.set_xlabel("gradient step")
-        ax.set_ylabel("normalised score")
+        ax.set_ylabel("score (normalised return or success %)")
         ax.legend(fontsize=7)
         fig.tight_layout()
         path = out / f"curves-{dataset_slug(d)}.png"
