@@ -172,3 +172,15 @@ def test_a_run_on_built_data_records_who_made_and_read_it(tmp_path: Path, monkey
     assert made["ogbench"] == version("ogbench") and made["seed"] == 0
     assert made["recipe"]["name"] == "pointmaze-medium-navigate"
     assert summary["provenance"]["ogbench_relabelled_by"] == version("ogbench")
+
+
+def test_two_worker_processes_write_the_files_one_process_writes(tmp_path: Path, monkeypatch):
+    # the noisy recipe draws random actions and noise: all of it must follow the episode seed
+    monkeypatch.setattr(ogbench_gen, "CHUNK_EPISODES", 1)
+    args = {"episodes": 2, "episode_steps": 30, "progress": False}
+    build_ogbench("cube-single-noisy", tmp_path / "one", **args)
+    build_ogbench("cube-single-noisy", tmp_path / "two", workers=2, **args)
+    for split in ("v0.npz", "v0-val.npz"):
+        with np.load(tmp_path / "one" / f"cube-single-noisy-{split}") as a:
+            with np.load(tmp_path / "two" / f"cube-single-noisy-{split}") as b:
+                assert all(np.array_equal(a[k], b[k]) for k in a.files)

@@ -79,6 +79,9 @@ def _add_ogbench_arguments(build: argparse.ArgumentParser) -> None:
         default=None,
         help="--ogbench: training episodes (default: OGBench's)",
     )
+    build.add_argument(
+        "--workers", type=int, default=1, help="--ogbench: processes collecting episodes"
+    )
 
 
 def run_data(args: argparse.Namespace) -> int:
@@ -125,8 +128,8 @@ def _build(args: argparse.Namespace) -> int:
         raise BuildError("data build: expected exactly one of --env ID or --ogbench NAME.")
     if args.ogbench is not None:
         return _build_ogbench(args)
-    if args.episodes is not None:
-        raise BuildError("--episodes: only for --ogbench builds (use --transitions with --env).")
+    if args.episodes is not None or args.workers != 1:
+        raise BuildError("--episodes, --workers: only for --ogbench builds.")
     return _build_d4rl(args)
 
 
@@ -140,7 +143,7 @@ def _build_ogbench(args: argparse.Namespace) -> int:
         raise BuildError(f"{', '.join(given)}: not used by --ogbench builds (drop them).")
     result = build_ogbench(
         args.ogbench, args.out, episodes=args.episodes, seed=args.seed,
-        overwrite=args.overwrite, progress=not args.quiet,
+        overwrite=args.overwrite, progress=not args.quiet, workers=args.workers,
     )  # fmt: skip
     state = f"written in {result.seconds:.0f} s" if result.written else "kept (already built)"
     print(f"{result.train}: {result.transitions} rows, {state}; validation split {result.val}")

@@ -107,13 +107,16 @@ def episode_seed(seed: int, index: int) -> int:
 
 
 def collect_episode(env: Any, actor: Callable[..., Any], recipe: Recipe, seed: int) -> dict:
-    """One episode's rows. The oracles draw from NumPy's global generator, so it is seeded too."""
-    np.random.seed(seed)
-    env.action_space.seed(seed)
-    while True:  # scene: an episode whose cube leaves the view is made again (as OGBench does)
-        rows = actor(env, recipe, seed)
+    """One episode's rows. The oracles (and the random actions) draw from NumPy's global
+    generator, so it is seeded with the env. A scene episode whose cube leaves the view is made
+    again, as OGBench does, from a seed derived from the attempt."""
+    for attempt in range(1000):
+        attempt_seed = seed if attempt == 0 else episode_seed(seed, attempt)
+        np.random.seed(attempt_seed)
+        rows = actor(env, recipe, attempt_seed)
         if not recipe.name.startswith("scene") or _scene_is_healthy(rows["qpos"]):
             return rows
+    raise BuildError(f"{recipe.name}: 1000 attempts of episode seed {seed} were all unhealthy")
 
 
 def _scene_is_healthy(qpos: np.ndarray) -> bool:
@@ -176,8 +179,9 @@ def manipulation_episode(
     rows: dict[str, list] = {k: [] for k in _row_keys(env)}
     done = False
     while not done:
-        if np.random.rand() < recipe.p_random_action:
-            action = env.action_space.sample()
+        if np.random.rand() < recipe.p_random_action:  # the env's action space is a new Box
+            space = env.action_space  # at each access, so its own seed would not hold
+            action = np.random.uniform(space.low, space.high).astype(np.float32)
         else:
             action = np.asarray(agent.select_action(ob, info))
             if recipe.kind == "noisy":
@@ -273,27 +277,26 @@ def build_ogbench(
     overwrite: bool = False,
     progress: bool = True,
     episode_steps: int | None = None,
+    workers: int = 1,
 ) -> OGBenchBuild:
-    """Make `<name>-v0.npz` and `<name>-v0-val.npz` in `out` (default: where `ogbench:` looks)."""
+    """Make `<name>-v0.npz` and `<name>-v0-val.npz` in `out` (default: where `ogbench:` looks),
+    the episodes collected by `workers` processes."""
     from diffrl.data.ogbench import dataset_dir
 
     recipe = recipe_for(name, episodes)
+    if workers < 1:
+        raise BuildError(f"--workers: expected at least 1, found {workers}.")
     if episode_steps is not None:  # shorter episodes: only for quick tests of the machinery
         recipe = dataclasses.replace(recipe, episode_steps=episode_steps)
     root = Path(out).expanduser() if out is not None else dataset_dir()
     train, val = root / f"{recipe.name}-v0.npz", root / f"{recipe.name}-v0-val.npz"
     if not overwrite and (train.exists() or val.exists()):
         return _kept(recipe, seed, train, val)
-    work = root / ".diffrl-build" / f"ogbench-{recipe.name}-seed{seed}"
-    work.mkdir(parents=True, exist_ok=True)
-    try:
-        lock.acquire(work)
-    except lock.LockedError as exc:
-        raise BuildError(f"{exc}; wait for it to finish (re-running later resumes it).") from None
+    work = _locked_work_dir(root / ".diffrl-build" / f"ogbench-{recipe.name}-seed{seed}")
     try:
         _check_work(work, recipe, seed)
         start = time.perf_counter()
-        chunks = _generate(work, recipe, seed, progress)
+        chunks = _generate(work, recipe, seed, progress, workers)
         meta = _metadata(recipe, seed)
         rows = _write_split(train, chunks[: _chunk_count(recipe.episodes)], meta)
         _write_split(val, chunks[_chunk_count(recipe.episodes) :], meta)
@@ -302,6 +305,15 @@ def build_ogbench(
         return OGBenchBuild(train, val, rows, True, time.perf_counter() - start)
     finally:
         lock.release(work)
+
+
+def _locked_work_dir(work: Path) -> Path:
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        lock.acquire(work)
+    except lock.LockedError as exc:
+        raise BuildError(f"{exc}; wait for it to finish (re-running later resumes it).") from None
+    return work
 
 
 def _kept(recipe: Recipe, seed: int, train: Path, val: Path) -> OGBenchBuild:
@@ -351,11 +363,9 @@ def _chunk_ranges(recipe: Recipe) -> list[range]:
     return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
-def _generate(work: Path, recipe: Recipe, seed: int, progress: bool) -> list[Path]:
+def _generate(work: Path, recipe: Recipe, seed: int, progress: bool, workers: int) -> list[Path]:
     from tqdm import tqdm
 
-    env = make_collection_env(recipe)
-    actor = _actor(env, recipe)
     ranges = _chunk_ranges(recipe)
     paths = [work / f"chunk-{i:05d}.npz" for i in range(len(ranges))]
     todo = [(p, r) for p, r in zip(paths, ranges, strict=True) if not p.exists()]
@@ -363,16 +373,52 @@ def _generate(work: Path, recipe: Recipe, seed: int, progress: bool) -> list[Pat
     bar = tqdm(total=total, initial=total - left, desc=recipe.name, unit="episode",
                disable=not progress)  # fmt: skip
     try:
-        for path, episodes in todo:
-            parts = []
-            for index in episodes:
-                parts.append(collect_episode(env, actor, recipe, episode_seed(seed, index)))
-                bar.update()
-            fileio.write_atomic(path, _npz_bytes(_concat(parts), compressed=False))
+        if workers > 1 and len(todo) > 1:
+            _generate_in_processes(todo, recipe, seed, workers, bar.update)
+        else:
+            for path, episodes in todo:
+                make_chunk(recipe, seed, path, episodes, bar.update)
     finally:
         bar.close()
-        env.close()
+        while _ENVS:  # this process's envs (a worker's go with its process)
+            _ENVS.popitem()[1][0].close()
     return paths
+
+
+_ENVS: dict[Recipe, tuple[Any, Callable[..., dict]]] = {}  # per process: env and oracles, reused
+
+
+def make_chunk(
+    recipe: Recipe, seed: int, path: Path, episodes: range, tick: Callable[[], Any] | None = None
+) -> int:
+    """Collect episodes `episodes` (each seeded from (seed, index)) into the chunk file `path`;
+    also the entry point of a worker process. Returns the number of episodes."""
+    if recipe not in _ENVS:
+        env = make_collection_env(recipe)
+        _ENVS[recipe] = (env, _actor(env, recipe))
+    env, actor = _ENVS[recipe]
+    parts = []
+    for index in episodes:
+        parts.append(collect_episode(env, actor, recipe, episode_seed(seed, index)))
+        if tick is not None:
+            tick()
+    fileio.write_atomic(path, _npz_bytes(_concat(parts), compressed=False))
+    return len(episodes)
+
+
+def _generate_in_processes(
+    todo: list[tuple[Path, range]], recipe: Recipe, seed: int, workers: int, tick: Callable
+) -> None:
+    """Chunks in `workers` processes (spawned: JAX is loaded here and must not be forked);
+    episodes are seeded by index, so the files equal a one-process build's."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = [pool.submit(make_chunk, recipe, seed, p, r) for p, r in todo]
+        for future in as_completed(futures):
+            tick(future.result())
 
 
 def _actor(env: Any, recipe: Recipe) -> Callable[..., dict[str, np.ndarray]]:
