@@ -442,6 +442,9 @@ def finished_runs(path: Path | None, algo: str) -> dict[tuple[str, int], dict[st
     """(impl, seed) -> the run line of `algo` in a --finished file."""
     if path is None:
         return {}
+    if not path.exists():  # the first session of a sweep: the same command for every session
+        print(f"{path}: no finished runs yet (the file does not exist)", file=sys.stderr)
+        return {}
     lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
     return {
         (r["impl"], r["seed"]): {k: v for k, v in r.items() if k not in ("kind", "algo")}
