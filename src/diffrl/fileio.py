@@ -65,3 +65,15 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     """Indented, key-sorted, strict JSON (NaN and infinities become null), written atomically."""
     text = json.dumps(strict_json(obj), indent=2, sort_keys=True, allow_nan=False)
     write_text_atomic(path, text + "\n")
+
+
+def claim_record(path: Path, record: Any) -> Any | None:
+    """Write `record` (JSON) to `path` if there is none; return the one found there when it
+    differs (a folder started with other settings), else None. `record` is compared as JSON
+    reads it back (tuples as lists)."""
+    want = json.loads(json.dumps(record))
+    if not path.exists():
+        write_json_atomic(path, want)
+        return None
+    have = json.loads(path.read_text())
+    return None if have == want else have

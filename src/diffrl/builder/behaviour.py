@@ -16,7 +16,6 @@ bit for bit as the uninterrupted run would (on the same machine).
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -98,17 +97,13 @@ class Trainer:
         }
 
     def _claim_folder(self) -> None:
-        path = self.work / "config.json"
-        want = json.loads(json.dumps(self.config_record()))
-        if path.exists():
-            have = json.loads(path.read_text())
-            if have != want:
-                raise BuildError(
-                    f"{self.work}: expected a behaviour run with settings {want}, found one with "
-                    f"{have}; rerun with the same settings to continue it, or delete the folder."
-                )
-        else:
-            fileio.write_json_atomic(path, want)
+        want = self.config_record()
+        have = fileio.claim_record(self.work / "config.json", want)
+        if have is not None:
+            raise BuildError(
+                f"{self.work}: expected a behaviour run with settings {want}, found one with "
+                f"{have}; rerun with the same settings to continue it, or delete the folder."
+            )
 
     def _fresh(self) -> Loop:
         key = jax.random.PRNGKey(self.cfg.seed)

@@ -338,17 +338,13 @@ def _kept(recipe: Recipe, seed: int, train: Path, val: Path) -> OGBenchBuild:
 
 def _check_work(work: Path, recipe: Recipe, seed: int) -> None:
     """A work folder continues only the build that started it (same recipe, same seed)."""
-    path = work / "recipe.json"
     wanted = {**dataclasses.asdict(recipe), "seed": seed}
-    if path.exists():
-        found = json.loads(path.read_text())
-        if found != wanted:
-            raise BuildError(
-                f"{work}: holds a build of {found}, not of {wanted}; remove that folder to "
-                f"start this one (or re-run with the settings it was started with)."
-            )
-    else:
-        fileio.write_json_atomic(path, wanted)
+    found = fileio.claim_record(work / "recipe.json", wanted)
+    if found is not None:
+        raise BuildError(
+            f"{work}: holds a build of {found}, not of {wanted}; remove that folder to "
+            f"start this one (or re-run with the settings it was started with)."
+        )
 
 
 def _chunk_count(episodes: int) -> int:
