@@ -259,6 +259,12 @@ class OfficialIQL:
             raise SystemExit(f"the official IQL worker stopped (exit {self.process.wait()})")
         return json.loads(line)
 
+    def __del__(self) -> None:
+        # one worker per seed: end it with its seed's run, not with the whole sweep
+        if self.process.poll() is None:
+            self.process.stdin.close()  # the worker's loop ends at end of input
+            self.process.wait(timeout=60)
+
     def parity_state(self) -> dict[str, str]:
         return {"worker": self.call(cmd="state")["state"]}
 
