@@ -106,16 +106,13 @@ def rollout_group(
     envs = [s + i for s in seeds for i in range(episodes)]
     returns, lengths, successes = _episodes(spec, policy, envs)
     cut = [slice(k * episodes, (k + 1) * episodes) for k in range(len(seeds))]
-    part = [None if successes is None else successes[c] for c in cut]
-    return [
-        summarize_returns(spec, returns[c], lengths[c], p) for c, p in zip(cut, part, strict=True)
-    ]
+    return [summarize_returns(spec, returns[c], lengths[c], successes[c]) for c in cut]
 
 
 def _episodes(
     spec: EnvSpec, policy: PolicyFn, seeds: list[int]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Returns, lengths and final successes (None: the env reports none) of one episode per
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Returns, lengths and final successes (NaN where the env reported none) of one episode per
     seed, all envs stepped together."""
     episodes = len(seeds)
     env = make_vector_env(spec, episodes)
@@ -137,7 +134,7 @@ def _episodes(
             t += 1
     finally:
         env.close()
-    return returns, lengths, None if np.isnan(successes).all() else successes
+    return returns, lengths, successes
 
 
 def _record_success(successes: np.ndarray, ending: np.ndarray, info: dict[str, Any]) -> None:
@@ -163,8 +160,8 @@ def summarize_returns(
     if scores is not None:
         result["score"] = float(np.mean(scores))
         result["score_std"] = float(np.std(scores))
-    if successes is not None:  # an episode whose env never said counts as a failure
-        final = np.nan_to_num(successes, nan=0.0)
+    if successes is not None and not np.isnan(successes).all():
+        final = np.nan_to_num(successes, nan=0.0)  # an episode whose env never said: a failure
         result["success_rate"] = float(np.mean(final))
         result["successes"] = [float(x) for x in final]
         if scores is None:  # OGBench's number: the success rate in percent is the score
