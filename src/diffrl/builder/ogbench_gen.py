@@ -316,6 +316,11 @@ def _locked_work_dir(work: Path) -> Path:
     return work
 
 
+def build_record(recipe: Recipe, seed: int) -> dict[str, Any]:
+    """What identifies a build: its recipe and seed (the work folder and each file record it)."""
+    return {"recipe": dataclasses.asdict(recipe), "seed": seed}
+
+
 def _kept(recipe: Recipe, seed: int, train: Path, val: Path) -> OGBenchBuild:
     """Both files there: kept if this same build made them (or OGBench did), else refused."""
     if not (train.exists() and val.exists()):
@@ -327,7 +332,7 @@ def _kept(recipe: Recipe, seed: int, train: Path, val: Path) -> OGBenchBuild:
     with np.load(train) as file:
         rows = len(file["terminals"])
         made = json.loads(str(file["diffrl_build"])) if "diffrl_build" in file.files else None
-    wanted = {"recipe": dataclasses.asdict(recipe), "seed": seed}
+    wanted = build_record(recipe, seed)
     if made is not None and {k: made[k] for k in wanted} != wanted:
         raise BuildError(
             f"{train} was built with {made['recipe']} and seed {made['seed']}, not as asked "
@@ -338,7 +343,7 @@ def _kept(recipe: Recipe, seed: int, train: Path, val: Path) -> OGBenchBuild:
 
 def _check_work(work: Path, recipe: Recipe, seed: int) -> None:
     """A work folder continues only the build that started it (same recipe, same seed)."""
-    wanted = {**dataclasses.asdict(recipe), "seed": seed}
+    wanted = build_record(recipe, seed)
     found = fileio.claim_record(work / "recipe.json", wanted)
     if found is not None:
         raise BuildError(
@@ -438,7 +443,7 @@ def _metadata(recipe: Recipe, seed: int) -> dict[str, np.ndarray]:
     """0-d entries beside OGBench's keys (its reader ignores them): what made the file."""
     from importlib.metadata import version
 
-    made = {"recipe": dataclasses.asdict(recipe), "seed": seed, "ogbench": version("ogbench")}
+    made = {**build_record(recipe, seed), "ogbench": version("ogbench")}
     return {"diffrl_build": np.asarray(json.dumps(made, sort_keys=True))}
 
 
