@@ -25,7 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from diffrl.data.dataset import DatasetError, OfflineDataset, dataset_error
+from diffrl.data.dataset import (
+    DatasetError,
+    OfflineDataset,
+    dataset_error,
+    episode_returns_from_flags,
+)
 
 DATASET_DIR_ENV = "OGBENCH_DATASET_DIR"
 DEFAULT_DATASET_DIR = "~/.ogbench/data"
@@ -162,10 +167,6 @@ def _as_offline_dataset(rows: dict[str, np.ndarray], name: OGBenchName, path: Pa
         source=str(path),
         name=name.dataset + (":val" if name.split == "val" else ""),
         env_id=f"ogbench:{name.env_id}",  # gymnasium imports ogbench, which registers the id
-        episode_returns=_trajectory_returns(rewards, trajectory_end),
+        # episodes are the recorded ones: a success (mask 0) does not end one
+        episode_returns=episode_returns_from_flags(rewards, trajectory_end, trajectory_end),
     )
-
-
-def _trajectory_returns(rewards: np.ndarray, trajectory_end: np.ndarray) -> np.ndarray:
-    ends = np.flatnonzero(trajectory_end)  # never empty: the last transition ends one
-    return np.add.reduceat(rewards.astype(np.float64), np.concatenate([[0], ends[:-1] + 1]))
