@@ -59,6 +59,13 @@ def dense(p: Params, x: jax.Array) -> jax.Array:
     return x @ p["w"] + p["b"]
 
 
+def layer_norm(x: jax.Array, scale: jax.Array, bias: jax.Array, eps: float = 1e-5) -> jax.Array:
+    """PyTorch's nn.LayerNorm over the last axis (biased variance, eps inside the sqrt)."""
+    mean = x.mean(axis=-1, keepdims=True)
+    var = jnp.square(x - mean).mean(axis=-1, keepdims=True)
+    return (x - mean) / jnp.sqrt(var + eps) * scale + bias
+
+
 def orthogonal_dense_init(
     key: jax.Array, fan_in: int, fan_out: int, stack: tuple[int, ...] = (), scale: float = SQRT2
 ) -> Params:

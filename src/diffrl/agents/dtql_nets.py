@@ -13,6 +13,7 @@ from diffrl.nets import (
     TIME_DIM,
     Params,
     dense,
+    layer_norm,
     mish,
     mlp,
     mlp_init,
@@ -71,13 +72,6 @@ def gaussian_policy_apply(p: Params, obs: jax.Array) -> tuple[jax.Array, jax.Arr
     out = mlp(p, obs, act=jax.nn.relu)
     mean, log_std = jnp.split(out, 2, axis=-1)
     return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
-
-
-def layer_norm(x: jax.Array, scale: jax.Array, bias: jax.Array, eps: float = 1e-5) -> jax.Array:
-    """PyTorch's nn.LayerNorm over the last axis (biased variance, eps inside the sqrt)."""
-    mean = x.mean(axis=-1, keepdims=True)
-    var = jnp.square(x - mean).mean(axis=-1, keepdims=True)
-    return (x - mean) / jnp.sqrt(var + eps) * scale + bias
 
 
 def iql_critic_init(key: jax.Array, obs_dim: int, action_dim: int, hidden: int = 256) -> Params:

@@ -36,6 +36,7 @@ from flax import struct
 
 from diffrl import optim
 from diffrl.agents.api import Agent, Batch, Spec
+from diffrl.nets import dense, layer_norm
 from diffrl.settings import Discount, NonNegativeFloat, PositiveFloat, PositiveInt, Rate, settings
 
 Params = Any
@@ -91,19 +92,13 @@ def mlp_init(key: jax.Array, sizes: list[int], layer_norm: bool, stack: tuple = 
     return layers
 
 
-def _layer_norm(x: jax.Array, scale: jax.Array, bias: jax.Array) -> jax.Array:
-    mean = x.mean(-1, keepdims=True)
-    var = jnp.square(x - mean).mean(-1, keepdims=True)
-    return (x - mean) * jax.lax.rsqrt(var + LN_EPS) * scale + bias
-
-
 def mlp_apply(layers: Params, x: jax.Array) -> jax.Array:
     """Dense → GELU → [LayerNorm] per hidden layer, a linear output."""
     for layer in layers[:-1]:
-        x = jax.nn.gelu(x @ layer["w"] + layer["b"], approximate=True)
+        x = jax.nn.gelu(dense(layer, x), approximate=True)
         if "ln_scale" in layer:
-            x = _layer_norm(x, layer["ln_scale"], layer["ln_bias"])
-    return x @ layers[-1]["w"] + layers[-1]["b"]
+            x = layer_norm(x, layer["ln_scale"], layer["ln_bias"], LN_EPS)
+    return dense(layers[-1], x)
 
 
 def critic_apply(critic: Params, obs: jax.Array, actions: jax.Array) -> jax.Array:
