@@ -14,6 +14,19 @@ from diffrl.cli import main
 from diffrl.data import load_dataset
 
 
+def _raise_after(calls: int, real):
+    """`real`, until it has been called `calls` times: then a Ctrl-C."""
+    done = []
+
+    def wrapped(*a, **k):
+        if len(done) == calls:
+            raise KeyboardInterrupt
+        done.append(1)
+        return real(*a, **k)
+
+    return wrapped
+
+
 def test_pointmaze_files_are_read_by_ogbench_itself(tmp_path: Path, capsys, monkeypatch) -> None:
     import ogbench
 
@@ -51,22 +64,19 @@ def test_a_stopped_build_resumes_to_the_same_files(tmp_path: Path, monkeypatch) 
     monkeypatch.setattr(ogbench_gen, "CHUNK_EPISODES", 1)
     args = {"episodes": 3, "episode_steps": 60, "progress": False}
     build_ogbench("pointmaze-large-navigate", tmp_path / "whole", **args)
-    real, calls = ogbench_gen.collect_episode, []
-
-    def stop_after_two(*a, **k):
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        calls.append(1)
-        return real(*a, **k)
-
-    monkeypatch.setattr(ogbench_gen, "collect_episode", stop_after_two)
+    real = ogbench_gen.collect_episode
+    monkeypatch.setattr(ogbench_gen, "collect_episode", _raise_after(2, real))
     with pytest.raises(KeyboardInterrupt):
         build_ogbench("pointmaze-large-navigate", tmp_path / "cut", **args)
     assert not (tmp_path / "cut" / "pointmaze-large-navigate-v0.npz").exists()
     assert len(list((tmp_path / "cut" / ".diffrl-build").rglob("chunk-*.npz"))) == 2
     monkeypatch.setattr(ogbench_gen, "collect_episode", real)
     build_ogbench("pointmaze-large-navigate", tmp_path / "cut", **args)
-    assert not list((tmp_path / "cut" / ".diffrl-build").rglob("chunk-*.npz"))  # removed
+    # a finished build leaves only its two files: no chunks, recipe or lock beside them
+    assert sorted(p.name for p in (tmp_path / "cut").iterdir()) == [
+        "pointmaze-large-navigate-v0-val.npz",
+        "pointmaze-large-navigate-v0.npz",
+    ]
     for split in ("v0.npz", "v0-val.npz"):
         with np.load(tmp_path / "whole" / f"pointmaze-large-navigate-{split}") as a:
             with np.load(tmp_path / "cut" / f"pointmaze-large-navigate-{split}") as b:
@@ -74,7 +84,7 @@ def test_a_stopped_build_resumes_to_the_same_files(tmp_path: Path, monkeypatch) 
                 assert all(np.array_equal(a[k], b[k]) for k in a.files)
 
 
-def test_a_different_build_is_refused_not_mixed_in(tmp_path: Path) -> None:
+def test_a_different_build_is_refused_not_mixed_in(tmp_path: Path, monkeypatch) -> None:
     build_ogbench(
         "pointmaze-medium-navigate", tmp_path, episodes=1, episode_steps=20, progress=False
     )
@@ -87,15 +97,16 @@ def test_a_different_build_is_refused_not_mixed_in(tmp_path: Path) -> None:
         build_ogbench(
             "pointmaze-medium-navigate", tmp_path, episodes=1, episode_steps=20, progress=False
         )
-    with pytest.raises(BuildError, match="holds a build of"):  # the work folder: other settings
-        build_ogbench(
-            "pointmaze-medium-navigate",
-            tmp_path,
-            episodes=2,
-            episode_steps=20,
-            overwrite=True,
-            progress=False,
-        )
+    # an unfinished build's work folder is never mixed with chunks of other settings
+    monkeypatch.setattr(ogbench_gen, "CHUNK_EPISODES", 1)
+    real = ogbench_gen.collect_episode
+    monkeypatch.setattr(ogbench_gen, "collect_episode", _raise_after(1, real))
+    args = {"episode_steps": 20, "overwrite": True, "progress": False}
+    with pytest.raises(KeyboardInterrupt):
+        build_ogbench("pointmaze-medium-navigate", tmp_path, episodes=2, **args)
+    monkeypatch.setattr(ogbench_gen, "collect_episode", real)
+    with pytest.raises(BuildError, match="holds a build of"):
+        build_ogbench("pointmaze-medium-navigate", tmp_path, episodes=3, **args)
     with pytest.raises(BuildError, match="ant/humanoid mazes"):
         build_ogbench("antmaze-large-navigate", tmp_path)
 

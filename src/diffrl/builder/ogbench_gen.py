@@ -19,10 +19,12 @@ build is reproducible and resumes exactly: episodes are written in chunks under
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import io
 import json
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -302,9 +304,19 @@ def build_ogbench(
         _write_split(val, chunks[_chunk_count(recipe.episodes) :], meta)
         for chunk in chunks:  # both files are written: the chunks (uncompressed) only cost disk
             chunk.unlink()
-        return OGBenchBuild(train, val, rows, True, time.perf_counter() - start)
+        built = OGBenchBuild(train, val, rows, True, time.perf_counter() - start)
     finally:
         lock.release(work)
+    _remove_work_dir(work)
+    return built
+
+
+def _remove_work_dir(work: Path) -> None:
+    """After a finished build nothing in the work folder is needed (the recipe is in the files,
+    the lock is released): leave no trace beside the two files."""
+    shutil.rmtree(work, ignore_errors=True)
+    with contextlib.suppress(OSError):  # not empty: another build's work folder is there
+        work.parent.rmdir()
 
 
 def _locked_work_dir(work: Path) -> Path:
