@@ -4,10 +4,12 @@ two one-CPU jobs must land on different nodes; results are gathered as for a loc
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -47,8 +49,32 @@ def cluster():
         ray_cli("start", f"--address={address}", *node, env=env)
         yield address, env
     finally:
-        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        stop_cluster(temp, address)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def stop_cluster(temp: str, address: str) -> None:
+    """Kill this cluster's processes only. `ray stop` kills every Ray process on the machine:
+    a user's sweep running beside the suite, or another test worker's local instance. A
+    cluster's daemons name its temp dir or the head's address on their command lines; the
+    agents and workers they start are their descendants."""
+    parents, cluster = {}, set()
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit():
+                args = (proc / "cmdline").read_bytes().decode(errors="replace")
+                parents[int(proc.name)] = int(
+                    (proc / "stat").read_text().rsplit(")", 1)[1].split()[1]
+                )
+                if temp in args or address in args:
+                    cluster.add(int(proc.name))
+        except OSError:  # the process ended meanwhile
+            continue
+    while grown := {pid for pid, ppid in parents.items() if ppid in cluster} - cluster:
+        cluster |= grown
+    for pid in cluster - {os.getpid()}:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_a_sweep_runs_on_both_nodes_of_a_cluster_and_is_gathered(tmp_path, cluster):
