@@ -246,7 +246,9 @@ def _ensure_ray(address: str | None, cpus_per_job: float) -> None:
     if ray.is_initialized():
         return
     ray.init(
-        address=address,
+        # "local": a new instance even where `ray start` left one running on this machine (with
+        # None, Ray would join that one, and refuse the num_cpus below)
+        address=address or "local",
         include_dashboard=False,
         log_to_driver=False,
         runtime_env={"env_vars": _thread_limits(cpus_per_job)},
