@@ -25,6 +25,9 @@ def test_tables_and_curves(finished):
     assert all(isinstance(s, float) for s in scores)
     text = bench.results_markdown(rows, "diffrl bench ...", ["dtql"], ["bandit:corners"])
     assert "Command: `diffrl bench ...`" in text
+    table = [line for line in text.splitlines() if line.startswith("|")]
+    assert table[0].startswith("| dataset | algorithm | final | best | offline-selected |")
+    assert len({line.count("|") for line in table}) == 1  # every row has the header's cells
     mean, std = sum(scores) / 2, abs(scores[0] - scores[1]) / 2
     assert f"| corners | dtql | {mean:.4g} ± {std:.2g} |" in text
     # failed jobs are always listed, with their error

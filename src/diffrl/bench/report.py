@@ -100,13 +100,15 @@ def results_markdown(rows: list[dict], command: str, algos: list[str], datasets:
         "success rate in percent) of the evaluations "
         "in each run's summary.json: `final` = the last evaluation, `best` = the best evaluation "
         "during training (optimistic: it looks at test returns), `offline` = the evaluation "
-        "picked by the offline selection rule (no test returns used). mean ± std over the seeds "
+        "picked by the offline selection rule (no test returns used), `early-stopped` = "
+        "the official Diffusion-QL protocol (docs/bench.md). mean ± std over the seeds "
         "that finished (n). `train s` / `eval s`: mean seconds per run in gradient steps / in "
         "evaluations (from metrics.jsonl; jobs that shared the machine slow each other).",
         "",
-        "| dataset | algorithm | final | best | offline-selected | n | steps | train s | eval s |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+        "| dataset | algorithm | " + " | ".join(r.replace("_", "-") for r in RULES)
+        + " | n | steps | train s | eval s |",
+        "|---" * (len(RULES) + 6) + "|",
+    ]  # fmt: skip
     for d in datasets:
         for a in algos:
             ok = [r for r in rows if r["dataset"] == d and r["algo"] == a and r["status"] == "ok"]
