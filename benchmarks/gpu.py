@@ -46,7 +46,7 @@ def emit(**record) -> None:
 
 
 def train_lines(size: dict) -> None:
-    args = argparse.Namespace(obs=17, act=6, batch=size["batch"], chunk=size["chunk"],
+    args = argparse.Namespace(obs=17, act=6, rows=100_000, batch=size["batch"], chunk=size["chunk"],
                               repeats=size["repeats"])  # fmt: skip
     for algo in ("dql", "dtql", "diffcps", "fql"):
         for seeds in size["seeds"]:

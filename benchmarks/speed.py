@@ -7,12 +7,12 @@
 --seeds` runs them), per seed (`steps_per_s`) and for all seeds together (`agent_steps_per_s`).
 
 Training: the library's own jitted `lax.scan` chunk (run.make_chunk_fn) on random device data of
-100 000 transitions, batches sampled inside the scan as in real runs; steps/s is the median over
-`--repeats` timed chunks after one compile-and-warm-up call. Latency: one jitted `act` call on a
-single state, timed to the result being ready on the host (median of many calls), as a plain
-sample (`latency_ms_b1`), the same for a loaded policy whose parameters are compiled into the
-call (`latency_ms_b1_loaded`, `diffrl.load_policy`) and with 50 candidates ranked by the target
-critic (`latency_ms_k50`).
+`--rows` transitions (default 100 000), batches sampled inside the scan as in real runs; steps/s
+is the median over `--repeats` timed chunks after one compile-and-warm-up call. Latency: one
+jitted `act` call on a single state, timed to the result being ready on the host (median of many
+calls), as a plain sample (`latency_ms_b1`), the same for a loaded policy whose parameters are
+compiled into the call (`latency_ms_b1_loaded`, `diffrl.load_policy`) and with 50 candidates
+ranked by the target critic (`latency_ms_k50`).
 
 Agents with a pretraining phase (DTQL) get both rates: `steps_per_s` is the main phase (all
 updates), `pretrain_steps_per_s` the pretraining updates; `--pretrain-wall` also times the whole
@@ -115,7 +115,7 @@ def measure(algo: str, args: argparse.Namespace) -> dict:
     module = get_agent(algo)
     cfg = module.Config()
     spec = Spec(args.obs, args.act, 1.0)
-    data = random_data(100_000, args.obs, args.act)
+    data = random_data(args.rows, args.obs, args.act)
     result = {"algo": algo}
     pretrain = getattr(cfg, "pretrain_steps", 0)
     if pretrain:
@@ -142,6 +142,7 @@ def measure(algo: str, args: argparse.Namespace) -> dict:
         )
     result.update(
         batch=args.batch,
+        rows=args.rows,
         obs_dim=args.obs,
         action_dim=args.act,
         n_steps=getattr(cfg, "n_steps", None),
@@ -162,7 +163,7 @@ def measure_seeds(algo: str, seeds: int, args: argparse.Namespace) -> dict:
     if getattr(cfg, "pretrain_steps", 0):
         cfg = dataclasses.replace(cfg, pretrain_steps=0)  # the main phase, as `steps_per_s`
     spec = Spec(args.obs, args.act, 1.0)
-    data = random_data(100_000, args.obs, args.act)
+    data = random_data(args.rows, args.obs, args.act)
     fn = make_group_chunk_fn(module, cfg, spec, args.batch, args.chunk)
     keys = jax.random.split(jax.random.PRNGKey(0), seeds)
     state = stack([module.init(cfg, spec, k) for k in keys])
@@ -194,7 +195,7 @@ def measure_baseline(args: argparse.Namespace) -> dict:
     """The plain jitted step of naive_dql.py: one dispatch and one host batch per step."""
     import naive_dql
 
-    host = random_data(100_000, args.obs, args.act)
+    host = random_data(args.rows, args.obs, args.act)
     arrays = [np.asarray(x) for x in host]
     init, step = naive_dql.make_step(args.obs, args.act)
     state = init(jax.random.PRNGKey(0))
@@ -240,6 +241,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--obs", type=int, default=17)
     p.add_argument("--act", type=int, default=6)
+    p.add_argument("--rows", type=int, default=100_000, help="transitions of the random data")
     p.add_argument("--chunk", type=int, default=200, help="updates per jitted call")
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--calls", type=int, default=2000, help="act calls for the latency median")
