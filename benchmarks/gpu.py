@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import jax
-from speed import measure_seeds, time_action
+from speed import make_parser, measure_seeds, time_action
 from startup import cpu_model
 
 import diffrl
@@ -46,8 +46,8 @@ def emit(**record) -> None:
 
 
 def train_lines(size: dict) -> None:
-    args = argparse.Namespace(obs=17, act=6, rows=100_000, batch=size["batch"], chunk=size["chunk"],
-                              repeats=size["repeats"])  # fmt: skip
+    args = make_parser().parse_args([])  # speed.py's defaults (sizes, data rows) ...
+    args.batch, args.chunk, args.repeats = size["batch"], size["chunk"], size["repeats"]
     for algo in ("dql", "dtql", "diffcps", "fql"):
         for seeds in size["seeds"]:
             emit(kind="train", **measure_seeds(algo, seeds, args))

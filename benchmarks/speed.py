@@ -235,7 +235,8 @@ def latency_rounds(algo: str, args: argparse.Namespace) -> dict:
             "rounds_ms_b1_eval_loaded": rounds, "cpu": cpu_model()}  # fmt: skip
 
 
-def main() -> None:
+def make_parser() -> argparse.ArgumentParser:
+    """The command line; benchmarks/gpu.py takes its defaults too."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--algo", default="dql", help="comma-separated algorithms")
     p.add_argument("--batch", type=int, default=256)
@@ -267,7 +268,11 @@ def main() -> None:
         help="only time batch-1 actions: the evaluation's and a loaded policy's call, "
         "alternating in one process, this many rounds",
     )
-    args = p.parse_args()
+    return p
+
+
+def main() -> None:
+    args = make_parser().parse_args()
     if args.latency_rounds:
         for algo in args.algo.split(","):
             print(json.dumps(latency_rounds(algo.strip(), args)), flush=True)

@@ -16,6 +16,8 @@ from diffrl.fileio import write_text_atomic
 from diffrl.names import SELECTION_RULES, dataset_slug
 
 RULES = SELECTION_RULES
+COLUMNS = ("dataset", "algorithm", *(r.replace("_", "-") for r in RULES), "n", "steps",
+           "train s", "eval s")  # fmt: skip
 
 
 def collect(jobs: list[Job], out: Path, statuses: list[dict]) -> list[dict[str, Any]]:
@@ -105,10 +107,9 @@ def results_markdown(rows: list[dict], command: str, algos: list[str], datasets:
         "that finished (n). `train s` / `eval s`: mean seconds per run in gradient steps / in "
         "evaluations (from metrics.jsonl; jobs that shared the machine slow each other).",
         "",
-        "| dataset | algorithm | " + " | ".join(r.replace("_", "-") for r in RULES)
-        + " | n | steps | train s | eval s |",
-        "|---" * (len(RULES) + 6) + "|",
-    ]  # fmt: skip
+        "| " + " | ".join(COLUMNS) + " |",
+        "|---" * len(COLUMNS) + "|",
+    ]
     for d in datasets:
         for a in algos:
             ok = [r for r in rows if r["dataset"] == d and r["algo"] == a and r["status"] == "ok"]
