@@ -1,6 +1,7 @@
 """The prepared GPU run: one command, JSON lines, under 8 minutes on one GPU; installs nothing.
 
-    pip install -e '.[cuda]'          # on the GPU machine, before
+    pip install -e '.[cuda]'          # on a GPU machine that reaches a package index, or:
+    python benchmarks/gpu_wheels.py   # on one that does not: wheels to carry (its docstring)
     python benchmarks/gpu.py --work /tmp/gpu
     python benchmarks/gpu.py --tiny --work /tmp/gpu-tiny     # seconds, on CPU (the test suite)
 

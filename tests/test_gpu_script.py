@@ -10,15 +10,31 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+SCRIPT = BENCHMARKS / "gpu.py"
+# runs gpu.py, then prints the distributions its imports reached (the GPU machine has no index)
+WRAPPER = """
+import importlib.metadata, json, os, runpy, sys
+script = sys.argv[1]
+sys.argv = sys.argv[1:]
+sys.path.insert(0, os.path.dirname(script))  # as `python gpu.py` does
+try:
+    runpy.run_path(script, run_name="__main__")
+finally:
+    owners = importlib.metadata.packages_distributions()
+    tops = {name.split(".")[0] for name in sys.modules}
+    dists = sorted({d for t in tops for d in owners.get(t, [])})
+    print(json.dumps({"kind": "imported", "dists": dists}))
+"""
 
 
 def test_tiny_gpu_script_prints_every_measurement(tmp_path):
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--tiny", "--work", str(tmp_path / "w")],
-                          capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
+    command = [sys.executable, "-c", WRAPPER, str(SCRIPT), "--tiny", "--work", str(tmp_path / "w")]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
+    imported = lines.pop()["dists"]
     kinds = [x["kind"] for x in lines]
     # --tiny times 2 vmapped seeds only (the full run adds 1 and 10), to stay seconds long
     assert kinds == ["machine"] + ["train"] * 4 + ["latency", "run"]
@@ -40,3 +56,20 @@ def test_tiny_gpu_script_prints_every_measurement(tmp_path):
     assert run["train_s"] > 0 and run["eval_s"] > 0
     assert run["train_s"] + run["eval_s"] == pytest.approx(run["wall_s"], abs=0.2)
     assert (tmp_path / "w" / "run" / "summary.json").is_file()
+    assert_gpu_image_and_wheels_cover(imported)
+
+
+def assert_gpu_image_and_wheels_cover(imported: list[str]) -> None:
+    """Everything gpu.py imported is in the GPU image or among gpu_wheels.py's wheels."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import gpu_wheels
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    listed = gpu_wheels.IMAGE + gpu_wheels.WHEELS + gpu_wheels.OPTIONAL
+    there = {gpu_wheels.canonical(x) for x in listed}
+    found = {gpu_wheels.canonical(x) for x in imported} - {"diffrl"}
+    assert "gymnasium" in found and "mujoco" in found  # the wrapper did see the imports
+    # this machine's jax has no CUDA plugin, the GPU image's does (listed in IMAGE)
+    missing = sorted(found - there)
+    assert missing == [], f"gpu.py imports {missing}: not in the GPU image nor in gpu_wheels.WHEELS"
