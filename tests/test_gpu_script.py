@@ -70,6 +70,5 @@ def assert_gpu_image_and_wheels_cover(imported: list[str]) -> None:
     there = {gpu_wheels.canonical(x) for x in listed}
     found = {gpu_wheels.canonical(x) for x in imported} - {"diffrl"}
     assert "gymnasium" in found and "mujoco" in found  # the wrapper did see the imports
-    # this machine's jax has no CUDA plugin, the GPU image's does (listed in IMAGE)
     missing = sorted(found - there)
     assert missing == [], f"gpu.py imports {missing}: not in the GPU image nor in gpu_wheels.WHEELS"
