@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from runhelpers import BENCH_TINY as TINY
 
 import diffrl
 from diffrl import bench
@@ -67,12 +66,12 @@ def ray_session():
 
 
 def test_the_cli_runs_jobs_on_ray_and_skips_them_the_second_time(tmp_path, capsys, ray_session):
-    args = ["bench", "--algos", "dtql", "--datasets", "bandit:corners", "--seeds", "0",
-            "--steps", "40", "--eval-every", "20", "--out", str(tmp_path)]  # fmt: skip
-    args += [a for k, v in TINY.items() for a in ("--set", f"{k}={v}")]
+    # BC: Ray's side is under test here; the in-process jobs (`finished`) cover DTQL's
+    args = ["bench", "--algos", "bc", "--datasets", "bandit:corners", "--seeds", "0", "--steps",
+            "40", "--eval-every", "20", "--set", "hidden=8", "--out", str(tmp_path)]  # fmt: skip
     assert main(args) == 0
     first = capsys.readouterr().out
-    assert "dtql bandit:corners seed 0: trained" in first
+    assert "bc bandit:corners seed 0: trained" in first
     assert (tmp_path / "results.md").read_text().startswith("# Benchmark results")
     assert main(args) == 0
     assert "seed 0: skipped" in capsys.readouterr().out

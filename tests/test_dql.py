@@ -22,6 +22,8 @@ from diffrl.diffusion import policy as ddpm_policy
 from diffrl.diffusion.policy import DDPMPolicy
 from diffrl.optim import LRSchedule
 
+pytestmark = pytest.mark.usefixtures("fast_compiles")  # tiny programs (tests/conftest.py)
+
 SPEC = Spec(obs_dim=3, action_dim=2, max_action=0.5)
 CFG = dql.Config(hidden=32)
 B = 8

@@ -16,6 +16,8 @@ from diffrl.cli import main
 from diffrl.run import RunError, execute, lock
 from diffrl.run.many import execute_many
 
+pytestmark = pytest.mark.usefixtures("fast_compiles")  # tiny programs (tests/conftest.py)
+
 SEEDS = [0, 1, 2]
 # DQL: the diffusion policy, its EMA, the critic and the softmax-ranked candidates all vmapped
 DQL = {"hidden": 16, "n_steps": 3, "ema_start": 5, "ema_every": 2}
