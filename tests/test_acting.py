@@ -25,8 +25,6 @@ from diffrl.agents import get_agent
 from diffrl.agents.api import ActionChoice, Spec
 from diffrl.settings import SettingsError
 
-pytestmark = pytest.mark.usefixtures("fast_compiles")  # tiny programs (tests/conftest.py)
-
 
 @pytest.fixture(scope="module", autouse=True)
 def _fresh_compilations():
