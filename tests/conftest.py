@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import sys
 import tempfile
 
 import pytest
@@ -17,18 +16,14 @@ def pytest_configure(config):
     """One JAX compilation cache for the whole run, shared by the xdist workers and the
     subprocesses tests start (they inherit the environment): many files compile the same tiny
     programs, and a cache hit skips XLA. Made by the process that starts the run (the workers
-    find it set) and removed when that process ends; a user's own cache setting is left alone."""
+    find it set, and JAX reads it when first imported, after this hook) and removed when that
+    process ends; a user's own cache setting is left alone."""
     if hasattr(config, "workerinput") or _CACHE_ENV in os.environ:
         return
     config._diffrl_jax_cache = tempfile.mkdtemp(prefix="diffrl-tests-jax-cache-")
     os.environ[_CACHE_ENV] = config._diffrl_jax_cache
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"  # the suite's are all small
     os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
-    if "jax" in sys.modules:  # imported already (a plugin): it read its settings at import
-        jax = sys.modules["jax"]
-        jax.config.update("jax_compilation_cache_dir", config._diffrl_jax_cache)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def pytest_unconfigure(config):
