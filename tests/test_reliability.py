@@ -12,6 +12,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import pytest
 
 from diffrl import launch
 from diffrl.cli import main
-from diffrl.run import lock
+from diffrl.run import lock, stopping
 
 pytestmark = pytest.mark.usefixtures("fast_compiles")  # tiny programs (tests/conftest.py)
 BC = ["--algo", "bc", "--set", "hidden=8", "--batch-size", "16", "--steps-per-call", "10"]
@@ -41,9 +42,9 @@ def _npz(path: Path, obs_dim: int = 3, n: int = 64, rewards: float | None = None
     return str(path)
 
 
-def _cli(*args: str, **kwargs) -> subprocess.Popen:
+def _cli(*args: str, prelude: str = "", **kwargs) -> subprocess.Popen:
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    code = "import sys; from diffrl.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = prelude + "import sys; from diffrl.cli import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.Popen([sys.executable, "-c", code, *args], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)  # fmt: skip
 
@@ -178,6 +179,51 @@ def test_a_signal_stops_with_one_line_and_the_run_resumes(tmp_path, sig):
     run = launch.resume(out)  # the lock is free and the state resumable
     assert run.latest_checkpoint()[1] == 0
     lock.release(out)
+
+
+# A signal that lands inside tensorboardX's first write: its queue's feeder thread is starting
+# then, and an exception raised there left the writer unable to close (a hang CI once met).
+SIGNAL_AS_THE_FEEDER_STARTS = """
+import os, signal, threading
+_start = threading.Thread.start
+def _start_and_signal(thread):
+    if thread.name == "QueueFeederThread":
+        os.kill(os.getpid(), signal.SIGTERM)
+    _start(thread)
+threading.Thread.start = _start_and_signal
+"""
+
+
+def test_a_signal_inside_a_log_write_stops_at_the_next_chunk(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", *BC, "--dataset", "bandit:corners", "--steps", "2000", "--eval-every",
+            "1000", "--quiet", "--out", str(out)]  # fmt: skip
+    proc = _cli(*args, prelude=SIGNAL_AS_THE_FEEDER_STARTS)
+    try:
+        code = proc.wait(timeout=120)  # before the fix it never ended
+    finally:
+        proc.kill()
+    err = proc.stderr.read()
+    assert code == 130 and "Traceback" not in err, err
+    assert "interrupted at step 10;" in err  # the first chunk, whose write the signal met
+    (record,) = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert record["step"] == 10 and record["kind"] == "train"
+
+
+def test_inside_deferred_stop_the_first_signal_asks_and_the_second_raises():
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers run only in the main thread")
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with stopping.deferred_stop() as stop:
+        stop.check()  # nothing asked yet
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.requested
+        with pytest.raises(KeyboardInterrupt):
+            stop.check()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler runs at the next bytecode; the sleep only bounds a miss
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
 
 
 # 7. --resume with other flags --------------------------------------------------------------------

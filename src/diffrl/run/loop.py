@@ -24,6 +24,7 @@ from diffrl.errors import DivergedError, Interrupted
 from diffrl.run import lock
 from diffrl.run.directory import Run
 from diffrl.run.settings import RunConfig
+from diffrl.run.stopping import deferred_stop
 from diffrl.runlog import RunLogger
 
 
@@ -90,31 +91,33 @@ def _train(run: Run, progress: bool) -> dict[str, Any]:
     cfg = run.cfg
     resumed = run.latest_checkpoint()
     state, step = resumed if resumed is not None else (run.initial_state(), 0)
-    logger = RunLogger(run.out, start_step=step, total=cfg.steps, progress=progress)
     length = chunk_length(cfg, step)
     chunk = make_chunk_fn(run.agent, run.acfg, run.spec, cfg.batch_size, length)
     data = device_data(run.data)
     saved = step
-    try:
-        if step == 0:
-            run.save(state, 0)
-        elif is_eval_step(cfg, step) and not was_evaluated(logger.records, step):
-            logger.eval(step, run.evaluate(state, step))  # killed between checkpoint and eval
-        while step < cfg.steps:
-            t0 = time.perf_counter()
-            state, metrics = chunk(state, data, run.train_key)
-            metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-            step += length
-            _check_finite(run, state, metrics, step, saved)
-            logger.train(step, metrics, length / (time.perf_counter() - t0))
-            if is_eval_step(cfg, step):
-                run.save(state, step)  # before evaluating: a failing evaluation loses nothing
-                saved = step
-                logger.eval(step, run.evaluate(state, step))
-    except KeyboardInterrupt:
-        raise Interrupted(str(run.out), step, saved) from None
-    finally:
-        logger.close()
+    with deferred_stop() as stop:  # a signal stops the loop between chunks (run/stopping.py)
+        logger = RunLogger(run.out, start_step=step, total=cfg.steps, progress=progress)
+        try:
+            if step == 0:
+                run.save(state, 0)
+            elif is_eval_step(cfg, step) and not was_evaluated(logger.records, step):
+                logger.eval(step, run.evaluate(state, step))  # killed between checkpoint and eval
+            while step < cfg.steps:
+                stop.check()
+                t0 = time.perf_counter()
+                state, metrics = chunk(state, data, run.train_key)
+                metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                step += length
+                _check_finite(run, state, metrics, step, saved)
+                logger.train(step, metrics, length / (time.perf_counter() - t0))
+                if is_eval_step(cfg, step):
+                    run.save(state, step)  # before evaluating: a failing evaluation loses nothing
+                    saved = step
+                    logger.eval(step, run.evaluate(state, step))
+        except KeyboardInterrupt:
+            raise Interrupted(str(run.out), step, saved) from None
+        finally:
+            logger.close()
     return finish(run, logger.records)
 
 

@@ -35,6 +35,7 @@ from diffrl.run.loop import (
     not_finite,
     was_evaluated,
 )
+from diffrl.run.stopping import deferred_stop
 from diffrl.runlog import RunLogger
 
 
@@ -110,8 +111,6 @@ def shared_data(runs: list[Run]) -> tuple[Any, int | None]:
 def _train_many(runs: list[Run], progress: bool) -> list[dict[str, Any]]:
     cfg, first = runs[0].cfg, runs[0]
     states, step = common_start(runs)
-    loggers = [RunLogger(r.out, start_step=step, total=cfg.steps, progress=progress and i == 0)
-               for i, r in enumerate(runs)]  # fmt: skip
     length = chunk_length(cfg, step)
     data, data_axis = shared_data(runs)
     chunk = make_group_chunk_fn(
@@ -120,26 +119,30 @@ def _train_many(runs: list[Run], progress: bool) -> list[dict[str, Any]]:
     keys = jnp.stack([r.train_key for r in runs])
     group_act = make_group_act(first)
     state, saved = stack(states), step
-    try:
-        _catch_up(runs, loggers, state, step)
-        while step < cfg.steps:
-            t0 = time.perf_counter()
-            state, metrics = chunk(state, data, keys)
-            metrics = jax.device_get(metrics)
-            step += length
-            rate = length / (time.perf_counter() - t0)  # per seed; the group does N times more
-            per_seed = [{k: float(v[i]) for k, v in metrics.items()} for i in range(len(runs))]
-            _check_finite_many(runs, state, per_seed, step, saved)
-            for logger, seed_metrics in zip(loggers, per_seed, strict=True):
-                logger.train(step, seed_metrics, rate)
-            if is_eval_step(cfg, step):
-                _save_and_evaluate(runs, loggers, state, step, group_act)
-                saved = step
-    except KeyboardInterrupt:
-        raise Interrupted(str(first.out.parent), step, saved) from None
-    finally:
-        for logger in loggers:
-            logger.close()
+    with deferred_stop() as stop:  # a signal stops the loop between chunks (run/stopping.py)
+        loggers = [RunLogger(r.out, start_step=step, total=cfg.steps, progress=progress and i == 0)
+                   for i, r in enumerate(runs)]  # fmt: skip
+        try:
+            _catch_up(runs, loggers, state, step)
+            while step < cfg.steps:
+                stop.check()
+                t0 = time.perf_counter()
+                state, metrics = chunk(state, data, keys)
+                metrics = jax.device_get(metrics)
+                step += length
+                rate = length / (time.perf_counter() - t0)  # per seed; the group does N× more
+                per_seed = [{k: float(v[i]) for k, v in metrics.items()} for i in range(len(runs))]
+                _check_finite_many(runs, state, per_seed, step, saved)
+                for logger, seed_metrics in zip(loggers, per_seed, strict=True):
+                    logger.train(step, seed_metrics, rate)
+                if is_eval_step(cfg, step):
+                    _save_and_evaluate(runs, loggers, state, step, group_act)
+                    saved = step
+        except KeyboardInterrupt:
+            raise Interrupted(str(first.out.parent), step, saved) from None
+        finally:
+            for logger in loggers:
+                logger.close()
     return [finish(r, logger.records) for r, logger in zip(runs, loggers, strict=True)]
 
 
