@@ -82,14 +82,29 @@ def main() -> None:
         nets.mish = act  # traced at the first call of a new chunk function
         median, rates, flops = steps_per_s(args.chunk, args.repeats)
         step_flops = flops if name == "library" else step_flops
-        print(json.dumps({"variant": name, "steps_per_s": round(median, 2),
-                          "steps_per_s_runs": [round(r, 2) for r in rates],
-                          "gflop_per_step": round(flops / 1e9, 3)}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "variant": name,
+                    "steps_per_s": round(median, 2),
+                    "steps_per_s_runs": [round(r, 2) for r in rates],
+                    "gflop_per_step": round(flops / 1e9, 3),
+                }
+            ),
+            flush=True,
+        )
     nets.mish = LIBRARY_MISH
     rate = max(matmul_gflops(256), matmul_gflops(1024))
-    print(json.dumps({"variant": "ceiling", "matmul_gflops": round(rate, 1),
-                      "gflop_per_step": round(step_flops / 1e9, 3),
-                      "max_steps_per_s_at_matmul_rate": round(rate * 1e9 / step_flops, 1)}))
+    print(
+        json.dumps(
+            {
+                "variant": "ceiling",
+                "matmul_gflops": round(rate, 1),
+                "gflop_per_step": round(step_flops / 1e9, 3),
+                "max_steps_per_s_at_matmul_rate": round(rate * 1e9 / step_flops, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

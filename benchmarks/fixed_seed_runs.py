@@ -33,8 +33,17 @@ def hopper_dataset(path: Path, transitions: int = 2000, seed: int = 0) -> None:
 
     env = gym.make("Hopper-v5")
     rng = np.random.default_rng(seed)
-    rows: dict[str, list] = {k: [] for k in ("observations", "actions", "rewards",
-                                             "next_observations", "terminals", "timeouts")}
+    rows: dict[str, list] = {
+        k: []
+        for k in (
+            "observations",
+            "actions",
+            "rewards",
+            "next_observations",
+            "terminals",
+            "timeouts",
+        )
+    }
     obs, _ = env.reset(seed=seed)
     while len(rows["rewards"]) < transitions:
         action = rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)
@@ -42,10 +51,17 @@ def hopper_dataset(path: Path, transitions: int = 2000, seed: int = 0) -> None:
         for key, value in zip(rows, (obs, action, rew, nxt, term, trunc), strict=True):
             rows[key].append(value)
         obs = nxt if not (term or trunc) else env.reset()[0]
-    arrays = {k: np.asarray(v, np.float32 if k not in ("terminals", "timeouts") else bool)
-              for k, v in rows.items()}
-    np.savez(path, **arrays, env_id=np.array("Hopper-v5"), ref_min_score=np.array(-20.0),
-             ref_max_score=np.array(3234.3))
+    arrays = {
+        k: np.asarray(v, np.float32 if k not in ("terminals", "timeouts") else bool)
+        for k, v in rows.items()
+    }
+    np.savez(
+        path,
+        **arrays,
+        env_id=np.array("Hopper-v5"),
+        ref_min_score=np.array(-20.0),
+        ref_max_score=np.array(3234.3),
+    )
 
 
 def numbers(value) -> list[float]:
@@ -80,15 +96,37 @@ def main_runs(work: Path) -> None:
     work.mkdir(parents=True, exist_ok=False)  # a fresh directory: runs are never reused
     print(json.dumps({"python": platform.python_version(), "machine": platform.machine()}))
     demo = work / "demo"
-    run(["diffrl", "demo", "--steps", "2000", "--seed", "0", "--quiet", "--out", str(demo)],
-        ok=(0, 1))  # 1: the short demo misses its targets, which is expected
+    run(
+        ["diffrl", "demo", "--steps", "2000", "--seed", "0", "--quiet", "--out", str(demo)],
+        ok=(0, 1),
+    )  # 1: the short demo misses its targets, which is expected
     emit("demo", demo)
     data = work / "hopper-random.npz"
     hopper_dataset(data)
     hopper = work / "hopper"
-    run(["diffrl", "train", "--algo", "dql", "--dataset", str(data), "--steps", "400",
-         "--eval-every", "200", "--eval-episodes", "2", "--steps-per-call", "100", "--seed", "0",
-         "--quiet", "--out", str(hopper)])
+    run(
+        [
+            "diffrl",
+            "train",
+            "--algo",
+            "dql",
+            "--dataset",
+            str(data),
+            "--steps",
+            "400",
+            "--eval-every",
+            "200",
+            "--eval-episodes",
+            "2",
+            "--steps-per-call",
+            "100",
+            "--seed",
+            "0",
+            "--quiet",
+            "--out",
+            str(hopper),
+        ]
+    )
     emit("hopper", hopper)
 
 
