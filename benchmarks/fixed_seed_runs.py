@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from diffrl.data.arrays import TRANSITION_KEYS
+
 TIMING = {"steps_per_s", "eval_seconds", "time", "elapsed", "wall", "eta"}
 
 
@@ -33,17 +35,7 @@ def hopper_dataset(path: Path, transitions: int = 2000, seed: int = 0) -> None:
 
     env = gym.make("Hopper-v5")
     rng = np.random.default_rng(seed)
-    rows: dict[str, list] = {
-        k: []
-        for k in (
-            "observations",
-            "actions",
-            "rewards",
-            "next_observations",
-            "terminals",
-            "timeouts",
-        )
-    }
+    rows: dict[str, list] = {k: [] for k in TRANSITION_KEYS}
     obs, _ = env.reset(seed=seed)
     while len(rows["rewards"]) < transitions:
         action = rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)
