@@ -29,6 +29,12 @@ printed on another machine (or before its work folder was lost) instead of train
 commit the lines of finished runs and a later session finishes the sweep. The last line per
 algorithm compares final and best returns (mean ± std over seeds) and says whether the means
 differ by less than the larger of the two seed standard deviations.
+
+For the diffusion algorithms each run line also carries `train_means`: per evaluation window,
+the means of the training quantities both sides compute alike (TRAIN_METRICS: the BC loss, the
+Q term, the critic loss, DiffCPS's λ), from diffrl's metrics.jsonl and from what the official
+`train` returns; the comparison line averages them over seeds. Where two implementations'
+returns part, these say from which window and in which quantity.
 """
 
 from __future__ import annotations
@@ -78,7 +84,14 @@ def ours(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     curve = [(r["step"], r["return_mean"]) for r in evals]
     eval_s = sum(r["eval_seconds"] for r in evals)
     train_s = float(wall.read_text()) - eval_s if wall.exists() else None  # compile included
-    return {"impl": "diffrl", "seed": seed, "curve": curve, "train_seconds": train_s}
+    every = args.eval_every
+    means = diffrl_window_means(
+        read_records(out / "metrics.jsonl"), args.algo, [s for s, _ in curve], every
+    )
+    return {
+        "impl": "diffrl", "seed": seed, "curve": curve, "train_seconds": train_s,
+        "train_means": means,
+    }  # fmt: skip
 
 
 def official_data(out: Path) -> tuple[Any, dict[str, Any], Any]:
@@ -153,13 +166,12 @@ def official_dtql(
     )  # fmt: skip
     model.parity_pretrained = 0  # pickled with the agent, so a resumed sweep knows its phase
 
-    def train(window: int) -> None:
+    def train(window: int) -> list[dict]:
         pre = max(0, min(window, agent["pretrain_steps"] - model.parity_pretrained))
         if pre:
             model.pretrain(sampler, batch_size=256, pretrain_steps=pre)
             model.parity_pretrained += pre
-        for _ in range(window - pre):
-            model.train(sampler, batch_size=256)
+        return [model.train(sampler, batch_size=256) for _ in range(window - pre)]
 
     def act(obs: np.ndarray, t: int) -> np.ndarray:
         return np.stack([model.sample_action(row) for row in obs])
@@ -322,6 +334,55 @@ OFFICIAL_FILES = {
     "td3bc": "TD3_BC.py",
     "iql": "learner.py",
 }
+# the training quantities both sides compute alike, compared per evaluation window (the mean
+# over the window's steps): official metric name -> (diffrl metric, sign). A shift in one of
+# them points at where two runs part, which final returns of a few seeds cannot.
+TRAIN_METRICS = {
+    "dql": {
+        "bc_loss": ("actor/bc_loss", 1.0),
+        "ql_loss": ("actor/q_loss", 1.0),
+        "critic_loss": ("critic/loss", 1.0),
+    },
+    "diffcps": {
+        "kl_loss": ("actor/bc_loss", 1.0),
+        "Lambda": ("dual/lambda_used", 1.0),
+        "critic_loss": ("critic/loss", 1.0),
+    },
+    "dtql": {
+        "bc_loss": ("behaviour/bc_loss", 1.0),
+        "distill_loss": ("actor/tr_loss", 1.0),
+        "ql_loss": ("actor/q_policy", -1.0),  # official: −mean min Q(s, a_θ)
+        "critic_loss": ("critic/loss", 1.0),
+    },
+}
+
+
+def diffrl_window_means(
+    records: list[dict[str, Any]], algo: str, windows: list[int], every: int
+) -> list[dict[str, float | None]]:
+    """Per evaluation window (steps w − every < step ≤ w), the mean of each compared metric over
+    diffrl's train records (equal-length chunks), under the official name; None where the
+    window never computed it (DTQL's policy terms in pretraining)."""
+    names = TRAIN_METRICS.get(algo, {})
+    out = []
+    for w in windows:
+        rows = [r for r in records if r.get("kind") == "train" and w - every < r["step"] <= w]
+        means: dict[str, float | None] = {}
+        for official_name, (name, sign) in names.items():
+            values = [r[name] for r in rows if r.get(name) is not None]
+            means[official_name] = sign * statistics.fmean(values) if values else None
+        out.append(means)
+    return out
+
+
+def official_window_means(algo: str, returned: list[Any]) -> dict[str, float | None]:
+    """The mean of each compared metric over what the official `train` calls of one window
+    returned (dicts of per-step lists; anything else holds none of them)."""
+    means: dict[str, float | None] = {}
+    for name in TRAIN_METRICS.get(algo, {}):
+        values = [v for m in returned if isinstance(m, dict) for v in m.get(name, [])]
+        means[name] = statistics.fmean(values) if values else None
+    return means
 
 
 def official(args: argparse.Namespace, seed: int) -> dict[str, Any]:
@@ -331,20 +392,28 @@ def official(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     data, agent, (spec, eval_seed, episodes, cfg) = official_data(args.work / f"diffrl-seed{seed}")
     model, train, act = OFFICIAL[args.algo](args, data, agent, seed, cfg.steps)
     partial = args.work / f"official-seed{seed}.partial.pt"
-    curve, train_s = resume_official(partial, model)
+    curve, train_s, means = resume_official(partial, model)
     for step in range(cfg.eval_every * (len(curve) + 1), cfg.steps + 1, cfg.eval_every):
         start = time.perf_counter()
-        train(cfg.eval_every)
+        returned = train(cfg.eval_every)
         train_s += time.perf_counter() - start
+        means.append(official_window_means(args.algo, _as_list(returned)))
         curve.append((step, rollout(spec, act, episodes, eval_seed)["return_mean"]))
-        save_official(partial, model, curve, train_s)
-    result = {"impl": "official", "seed": seed, "curve": curve, "train_seconds": train_s}
+        save_official(partial, model, curve, train_s, means)
+    result = {
+        "impl": "official", "seed": seed, "curve": curve, "train_seconds": train_s,
+        "train_means": means,
+    }  # fmt: skip
     path.write_text(json.dumps(result))
     partial.unlink(missing_ok=True)
     return result
 
 
-def save_official(path: Path, model: Any, curve: list, train_s: float) -> None:
+def _as_list(returned: Any) -> list[Any]:
+    return returned if isinstance(returned, list) else [returned]
+
+
+def save_official(path: Path, model: Any, curve: list, train_s: float, means: list) -> None:
     """The official agent's whole state after an evaluation window (its networks, optimisers,
     schedulers and step, pickled as they are) with the RNG states, so a stopped sweep continues
     as if it had not stopped."""
@@ -354,6 +423,7 @@ def save_official(path: Path, model: Any, curve: list, train_s: float) -> None:
         "agent": model.parity_state() if hasattr(model, "parity_state") else model.__dict__,
         "curve": curve,
         "train_s": train_s,
+        "train_means": means,
         "torch_rng": torch.get_rng_state(),
         "numpy_rng": np.random.get_state(),
     }
@@ -362,9 +432,9 @@ def save_official(path: Path, model: Any, curve: list, train_s: float) -> None:
     tmp.replace(path)
 
 
-def resume_official(path: Path, model: Any) -> tuple[list, float]:
+def resume_official(path: Path, model: Any) -> tuple[list, float, list]:
     if not path.exists():
-        return [], 0.0
+        return [], 0.0, []
     import torch
 
     state = torch.load(path, weights_only=False)
@@ -374,7 +444,10 @@ def resume_official(path: Path, model: Any) -> tuple[list, float]:
         model.__dict__.update(state["agent"])
     torch.set_rng_state(state["torch_rng"])
     np.random.set_state(state["numpy_rng"])
-    return [tuple(x) for x in state["curve"]], state["train_s"]
+    curve = [tuple(x) for x in state["curve"]]
+    # a partial state saved before the window means were kept: None for its windows
+    means = state.get("train_means", [{} for _ in curve])
+    return curve, state["train_s"], means
 
 
 def compare(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -388,12 +461,26 @@ def compare(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "final_std": statistics.pstdev(final),
             "best_mean": statistics.fmean(best),
             "final_per_seed": final,
+            "train_means": seed_means([r.get("train_means") or [] for r in mine]),
         }
     a, b = line["diffrl"], line["official"]
     spread = max(a["final_std"], b["final_std"])
     line["final_difference"] = a["final_mean"] - b["final_mean"]
     line["within_seed_spread"] = abs(line["final_difference"]) <= spread
     return line
+
+
+def seed_means(per_seed: list[list[dict[str, float | None]]]) -> list[dict[str, float | None]]:
+    """Per window, each metric's mean over the seeds that have it (runs from before the window
+    means were recorded have none)."""
+    windows = max((len(m) for m in per_seed), default=0)
+    out = []
+    for i in range(windows):
+        rows = [m[i] for m in per_seed if i < len(m)]
+        names = dict.fromkeys(k for row in rows for k in row)
+        values = {k: [row[k] for row in rows if row.get(k) is not None] for k in names}
+        out.append({k: statistics.fmean(v) if v else None for k, v in values.items()})
+    return out
 
 
 def main() -> None:
