@@ -10,6 +10,7 @@ import warnings
 
 import h5py
 import jax
+import mujoco
 import numpy as np
 import pytest
 from runhelpers import assert_png_has_content
@@ -196,6 +197,10 @@ def test_random_level_alone_trains_no_agent(tmp_path, capsys):
     assert "no expert is trained for --levels random" in capsys.readouterr().err
     meta = store.read_metadata(tmp_path, dataset_id(ENV, "random"))
     assert "ref_max_score" not in meta and meta[store.META_KEY]["sac_steps"] is None
+    # the software it was collected with, so that a rebuild which differs can be diagnosed
+    software = meta[store.META_KEY]["software"]
+    assert software["jax"] == jax.__version__ and software["numpy"] == np.__version__
+    assert software["mujoco"] == mujoco.__version__
     given = tmp_path / "given"
     with contextlib.chdir(tmp_path), warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -33,6 +33,7 @@ from diffrl.builder import behaviour, collect, sac, store
 from diffrl.builder.defaults import DEFAULT_SAC_STEPS, DEFAULT_TRANSITIONS, LEVELS
 from diffrl.builder.envs import BuildError, EnvInfo, describe_env
 from diffrl.evaluate import EnvSpec, rollout
+from diffrl.versions import software_versions
 
 MEDIUM_FRACTION = 1.0 / 3.0
 MEDIUM_RULE = (
@@ -473,4 +474,5 @@ class _LevelBuilder:
             "medium": self.medium,
             "final_eval_return": None if self.medium is None else self.medium["final_eval_return"],
             "description": f"D4RL-style {level} data for {self.info.env_id} ({policy}).",
+            "software": software_versions(),  # of the collection (not part of the build key)
         }
