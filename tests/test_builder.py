@@ -201,6 +201,7 @@ def test_random_level_alone_trains_no_agent(tmp_path, capsys):
     software = meta[store.META_KEY]["software"]
     assert software["jax"] == jax.__version__ and software["numpy"] == np.__version__
     assert software["mujoco"] == mujoco.__version__
+    assert software["cpu_simd"]  # e.g. "avx2": builds reproduce only on the same instruction set
     given = tmp_path / "given"
     with contextlib.chdir(tmp_path), warnings.catch_warnings():
         warnings.simplefilter("ignore")
