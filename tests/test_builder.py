@@ -234,7 +234,10 @@ def test_interrupted_training_resumes_exactly(tmp_path):
     whole = behaviour.Trainer(info, cfg, tmp_path / "a", progress=False).run()
     with pytest.raises(KeyboardInterrupt):  # mid-episode, after the checkpoint at step 200
         behaviour.Trainer(info, cfg, tmp_path / "b", progress=False).run(_interrupt_at=250)
-    resumed = behaviour.Trainer(info, cfg, tmp_path / "b", progress=False).run()
+    with warnings.catch_warnings():
+        # the same machine and software: no warning
+        warnings.filterwarnings("error", message=".*began with other software")
+        resumed = behaviour.Trainer(info, cfg, tmp_path / "b", progress=False).run()
     same = jax.tree.map(lambda x, y: bool(np.array_equal(x, y)), whole, resumed)
     assert all(jax.tree.leaves(same))
     a = behaviour.load_replay(tmp_path / "a", info, cfg.steps).data
@@ -306,3 +309,17 @@ def test_a_level_made_by_another_medium_rule_is_not_kept(monkeypatch):
     after = {level: recipe.build_key(info, cfg, level, 10) for level in recipe.LEVELS}
     changed = sorted(level for level in recipe.LEVELS if before[level] != after[level])
     assert changed == sorted(recipe.MEDIUM_LEVELS)  # rebuilt; random and expert are kept
+
+
+def test_resuming_a_behaviour_run_under_other_software_warns(tmp_path):
+    info = describe_env("Pendulum-v1")
+    cfg = behaviour.TrainConfig(steps=60, random_steps=50, eval_every=60, log_every=30)
+    with pytest.raises(KeyboardInterrupt):
+        behaviour.Trainer(info, cfg, tmp_path, progress=False).run(_interrupt_at=55)
+    began = json.loads((tmp_path / "software.json").read_text())
+    assert began["jax"] == jax.__version__ and began["cpu_simd"]
+    (tmp_path / "software.json").write_text(json.dumps({**began, "cpu_simd": "avx512f,avx2"}))
+    with pytest.warns(UserWarning, match=r"cpu_simd avx512f,avx2 -> "):
+        behaviour.Trainer(info, cfg, tmp_path, progress=False).run()
+    # the record keeps what the run began with: every later resume on this machine warns too
+    assert json.loads((tmp_path / "software.json").read_text())["cpu_simd"] == "avx512f,avx2"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from diffrl.builder.envs import BuildError, EnvInfo, make_env
 from diffrl.builder.replay import Replay
 from diffrl.evaluate import EnvSpec, rollout
 from diffrl.runlog import RunLogger, read_records
+from diffrl.versions import software_versions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +107,23 @@ class Trainer:
                 f"{have}; rerun with the same settings to continue it, or delete the folder."
             )
 
+    def _check_software(self) -> None:
+        """Warn when a run continues under other software or vector extensions than it began
+        with: it goes on (hours of training are not thrown away), but its trajectory is no
+        longer the one an uninterrupted run on the first machine would follow."""
+        now = software_versions()
+        began = fileio.claim_record(self.work / "software.json", now)
+        if began is None:
+            return
+        changed = {k: (began.get(k), v) for k, v in now.items() if began.get(k) != v}
+        listed = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in sorted(changed.items()))
+        warnings.warn(
+            f"{self.work}: this behaviour run began with other software or CPU ({listed}); it "
+            f"continues, but its results will differ from an uninterrupted run's on the first "
+            f"machine (docs/datasets.md, 'Reproducing a build')",
+            stacklevel=2,
+        )
+
     def _fresh(self) -> Loop:
         key = jax.random.PRNGKey(self.cfg.seed)
         state = sac.init(self.cfg.sac, self.info.obs_dim, self.info.action_dim, key)
@@ -167,6 +186,7 @@ class Trainer:
         """
         self.work.mkdir(parents=True, exist_ok=True)
         self._claim_folder()
+        self._check_software()
         loop = self._restore()
         if loop.step >= self.cfg.steps:
             return loop.state
