@@ -445,7 +445,7 @@ def resume_official(path: Path, model: Any) -> tuple[list, float, list]:
     torch.set_rng_state(state["torch_rng"])
     np.random.set_state(state["numpy_rng"])
     curve = [tuple(x) for x in state["curve"]]
-    # a partial state saved before the window means were kept: None for its windows
+    # a partial state saved before the window means were kept: no means for its windows
     means = state.get("train_means", [{} for _ in curve])
     return curve, state["train_s"], means
 
