@@ -40,7 +40,9 @@ returns part, these say from which window and in which quantity.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -483,6 +485,32 @@ def seed_means(per_seed: list[list[dict[str, float | None]]]) -> list[dict[str, 
     return out
 
 
+def dataset_file(spec: str) -> Path:
+    """The file that holds a dataset's transitions: a Minari id's `main_data.hdf5` under
+    $MINARI_DATASETS_PATH (Minari's default folder without it), else the path itself."""
+    if spec.startswith("minari:"):
+        root = os.environ.get("MINARI_DATASETS_PATH", "~/.minari/datasets")
+        return Path(root).expanduser() / spec.removeprefix("minari:") / "data" / "main_data.hdf5"
+    return Path(spec).expanduser()
+
+
+def check_dataset(spec: str, expected: str) -> None:
+    """Refuse a sweep on other transitions than the ones its finished runs saw (a rebuild on
+    another instruction set makes another dataset under the same id: docs/datasets.md)."""
+    path = dataset_file(spec)
+    if not path.is_file():
+        raise SystemExit(f"--dataset-sha256: {path} (the file of {spec}) does not exist")
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != expected.lower():
+        raise SystemExit(
+            f"--dataset-sha256: {path} has SHA-256 {digest.hexdigest()}, expected {expected}: "
+            f"not the dataset this sweep's runs were trained on"
+        )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--algo", choices=sorted(OFFICIAL), required=True)
@@ -502,7 +530,12 @@ def main() -> None:
     p.add_argument("--finished", type=Path, default=None,
                    help="JSON lines this script printed before (e.g. committed from an earlier "
                    "machine): those runs are not trained again")  # fmt: skip
+    p.add_argument("--dataset-sha256", default=None, metavar="HEX",
+                   help="refuse to run unless the dataset's file has this SHA-256 "
+                   "(docs/datasets.md lists the builds')")  # fmt: skip
     args = p.parse_args()
+    if args.dataset_sha256:
+        check_dataset(args.dataset, args.dataset_sha256)
     marker = args.official / OFFICIAL_FILES[args.algo]
     if not marker.is_file():
         p.error(f"--official {args.official}: expected a checkout with {marker}, found none")

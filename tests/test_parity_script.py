@@ -4,6 +4,7 @@ drivers themselves need PyTorch and an official checkout: docs/results/parity.md
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 from pathlib import Path
 
@@ -62,3 +63,19 @@ def test_seed_means_skip_seeds_without_a_value(parity):
     means = parity.seed_means(per_seed)
     assert means[0] == {"kl_loss": pytest.approx(2.0), "Lambda": None}
     assert means[1] == {"kl_loss": pytest.approx(0.6), "Lambda": pytest.approx(1.3)}
+
+
+def test_a_sweep_on_other_transitions_is_refused(parity, tmp_path, monkeypatch):
+    main = tmp_path / "diffrl" / "hopper-v5" / "medium-v0" / "data" / "main_data.hdf5"
+    main.parent.mkdir(parents=True)
+    main.write_bytes(b"transitions")
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    spec = "minari:diffrl/hopper-v5/medium-v0"
+    assert parity.dataset_file(spec) == main
+    good = hashlib.sha256(b"transitions").hexdigest()
+    parity.check_dataset(spec, good.upper())  # the same file: no complaint
+    main.write_bytes(b"other transitions")  # a rebuild under the same id
+    with pytest.raises(SystemExit, match=f"has SHA-256 .*expected {good}"):
+        parity.check_dataset(spec, good)
+    with pytest.raises(SystemExit, match="does not exist"):
+        parity.check_dataset("minari:diffrl/hopper-v5/expert-v0", good)
