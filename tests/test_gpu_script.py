@@ -49,7 +49,11 @@ def test_tiny_gpu_script_prints_every_measurement(tmp_path):
     ]
     for x in trains:
         assert x["steps_per_s"] > 0
-        assert x["agent_steps_per_s"] == pytest.approx(x["seeds"] * x["steps_per_s"], rel=1e-3)
+        # both are printed rounded to 0.01: on a slow machine that rounding exceeds 0.1 %
+        rounding = 0.005 * (x["seeds"] + 1)
+        assert x["agent_steps_per_s"] == pytest.approx(
+            x["seeds"] * x["steps_per_s"], rel=1e-3, abs=rounding
+        )
     latency = lines[5]
     assert 0 < latency["latency_ms_b1"] < latency["latency_ms_k50"]  # 50 ranked cost more
     run = lines[6]
