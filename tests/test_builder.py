@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from runhelpers import assert_png_has_content
 
+from diffrl import versions
 from diffrl.builder import (
     BuildError,
     behaviour,
@@ -201,7 +202,16 @@ def test_random_level_alone_trains_no_agent(tmp_path, capsys):
     software = meta[store.META_KEY]["software"]
     assert software["jax"] == jax.__version__ and software["numpy"] == np.__version__
     assert software["mujoco"] == mujoco.__version__
-    assert software["cpu_simd"]  # e.g. "avx2": builds reproduce only on the same instruction set
+    assert software["cpu_simd"] == versions.cpu_simd()  # builds reproduce per instruction set
+
+
+def test_cpu_simd_names_the_vector_extensions_widest_first(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse4_2 avx2 fma avx512f\n\nflags : x\n")
+    assert versions.cpu_simd(info) == "avx512f,avx2,sse4_2"
+    info.write_text("flags\t\t: fpu sse2\n")
+    assert versions.cpu_simd(info) == "none"
+    assert versions.cpu_simd(tmp_path / "missing") == "unknown"
     given = tmp_path / "given"
     with contextlib.chdir(tmp_path), warnings.catch_warnings():
         warnings.simplefilter("ignore")

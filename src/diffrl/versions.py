@@ -30,11 +30,11 @@ def software_versions() -> dict[str, str]:
     return found
 
 
-def cpu_simd() -> str:
-    """The vector extensions of SIMD this CPU has (from /proc/cpuinfo), e.g. "avx512f,avx2";
+def cpu_simd(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The vector extensions of SIMD this CPU has (from `cpuinfo`), e.g. "avx512f,avx2";
     "unknown" where the file is missing (not Linux)."""
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        text = cpuinfo.read_text()
     except OSError:
         return "unknown"
     flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
