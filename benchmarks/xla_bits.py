@@ -18,9 +18,10 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import subprocess
 import sys
+
+from startup import cpu_model
 
 BASE_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 DEFAULT_FLAG_SETS = ["", "--xla_cpu_max_isa=AVX2", "--xla_cpu_max_isa=SSE4_2"]
@@ -77,16 +78,7 @@ def probes(sac_updates: int) -> dict[str, str]:
 def _cpu() -> dict[str, str]:
     from diffrl.versions import cpu_simd
 
-    model = platform.processor()
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        model = next(
-            (ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")),
-            model,
-        )
-    except OSError:
-        pass
-    return {"cpu_model": model, "cpu_simd": cpu_simd()}
+    return {"cpu_model": cpu_model(), "cpu_simd": cpu_simd()}
 
 
 def main() -> None:

@@ -28,5 +28,9 @@ def test_fingerprints_repeat_per_flag_set_and_name_the_cpu():
 def test_sac_fingerprint_changes_with_the_updates_run():
     spec = importlib.util.spec_from_file_location("xla_bits", SCRIPT)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(SCRIPT.parent))  # as `python xla_bits.py` does, for `import startup`
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
     assert module._sac_probe(1) != module._sac_probe(2)
