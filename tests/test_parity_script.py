@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,3 +82,58 @@ def test_a_sweep_on_other_transitions_is_refused(parity, tmp_path, monkeypatch):
         parity.check_dataset(spec, good)
     with pytest.raises(SystemExit, match="does not exist"):
         parity.check_dataset("minari:diffrl/hopper-v5/expert-v0", good)
+
+
+REPORT = SCRIPT.with_name("parity_report.py")
+
+
+def _run_line(impl: str, seed: int, finals: list[float], bc: list[float]) -> str:
+    curve = [[1000 * (i + 1), v] for i, v in enumerate(finals)]
+    means = [{"bc_loss": v} for v in bc]
+    return json.dumps({"kind": "run", "algo": "dql", "impl": impl, "seed": seed,
+                       "curve": curve, "train_means": means})  # fmt: skip
+
+
+def _report(tmp_path: Path, lines: list[str], *flags: str) -> subprocess.CompletedProcess:
+    runs = tmp_path / "runs.jsonl"
+    runs.write_text("\n".join(lines) + "\n")
+    cmd = [sys.executable, str(REPORT), str(runs), *flags]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+def test_report_compares_only_the_seeds_both_sides_finished(tmp_path):
+    lines = [
+        _run_line("diffrl", 0, [100, 200], [0.2, 0.1]),
+        _run_line("official", 0, [110, 300], [0.2, 0.125]),
+        _run_line("diffrl", 1, [100, 400], [0.4, 0.3]),
+        _run_line("official", 1, [90, 500], [0.4, 0.375]),
+        _run_line("diffrl", 2, [100, 9999], [1.0, 1.0]),  # the official seed 2 is not done
+    ]
+    done = _report(tmp_path, lines, "--per-seed")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    # seeds 0 and 1: diffrl 300 ± 100, official 400 ± 100; difference −100 = the larger std
+    assert "diffrl: final 300.0 ± 100.0 (n=2), best 300.0" in out
+    assert "official: final 400.0 ± 100.0 (n=2), best 400.0" in out
+    assert "difference -100.0: within the seeds' spread" in out
+    assert "| 2 | 9999 | not finished | 100, 9999 |  |" in out
+    # window 2's seed means of the BC loss: 0.2 against 0.25, diffrl 20 % lower
+    assert "| 2000 | 0.2 / 0.25 (-20.0 %) |" in out
+    assert "Seed 1:" in out and "| 2000 | 0.3 / 0.375 (-20.0 %) |" in out
+
+
+def test_report_flags_a_difference_beyond_the_spread(tmp_path):
+    lines = [
+        _run_line("diffrl", 0, [500], [0.1]),
+        _run_line("official", 0, [100], [0.1]),
+        _run_line("diffrl", 1, [510], [0.1]),
+        _run_line("official", 1, [110], [0.1]),
+    ]
+    out = _report(tmp_path, lines).stdout
+    assert "difference 400.0: **not within** the seeds' spread" in out
+
+
+def test_report_names_the_broken_line(tmp_path):
+    done = _report(tmp_path, [_run_line("diffrl", 0, [1], [0.1]), '{"kind": "run", "algo"'])
+    assert done.returncode != 0
+    assert "runs.jsonl:2: not a JSON line" in done.stderr
