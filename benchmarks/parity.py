@@ -40,7 +40,6 @@ returns part, these say from which window and in which quantity.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import statistics
@@ -55,6 +54,7 @@ import numpy as np
 import diffrl
 from diffrl import launch, run
 from diffrl.evaluate import EnvSpec, rollout
+from diffrl.fileio import file_sha256
 from diffrl.run import read_record, run_config
 from diffrl.runlog import read_records
 
@@ -500,13 +500,10 @@ def check_dataset(spec: str, expected: str) -> None:
     path = dataset_file(spec)
     if not path.is_file():
         raise SystemExit(f"--dataset-sha256: {path} (the file of {spec}) does not exist")
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != expected.lower():
+    digest = file_sha256(path)
+    if digest != expected.lower():
         raise SystemExit(
-            f"--dataset-sha256: {path} has SHA-256 {digest.hexdigest()}, expected {expected}: "
+            f"--dataset-sha256: {path} has SHA-256 {digest}, expected {expected}: "
             f"not the dataset this sweep's runs were trained on"
         )
 

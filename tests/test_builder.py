@@ -29,6 +29,7 @@ from diffrl.builder import (
 from diffrl.builder.cli import add_data_parser, run_data
 from diffrl.builder.envs import describe_env
 from diffrl.data import load_d4rl_hdf5, load_dataset
+from diffrl.fileio import file_sha256
 
 ENV = "InvertedPendulum-v5"
 KWARGS = {"max_episode_steps": 10}
@@ -333,3 +334,38 @@ def test_resuming_a_behaviour_run_under_other_software_warns(tmp_path):
         behaviour.Trainer(info, cfg, tmp_path, progress=False).run()
     # the record keeps what the run began with: every later resume on this machine warns too
     assert json.loads((tmp_path / "software.json").read_text())["cpu_simd"] == "avx512f,avx2"
+
+
+def test_parity_data_writes_the_builds_medium_from_its_snapshot(built, tmp_path, capsys):
+    """benchmarks/parity_data.py collects the medium level from the behaviour run's snapshot:
+    its file hashes as the finished build's own medium, and a wrong expectation fails."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "parity_data.py"
+    spec = importlib.util.spec_from_file_location("parity_data", script)
+    parity_data = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(parity_data)
+    root, _ = built
+    step = build_record(root, "medium")["medium"]["snapshot_step"]
+    own = file_sha256(store.dataset_dir(root, dataset_id(ENV, "medium")) / "data"
+                             / "main_data.hdf5")  # fmt: skip
+    args = ["--env", ENV, "--sac-steps", "400", "--eval-every", "100", "--transitions", str(N),
+            "--build-out", str(root), "--snapshot-step", str(step), "--ref-min", "0",
+            "--ref-max", "10"]  # fmt: skip
+    tiny = {"random_steps": 100, "eval_episodes": 2, "env_kwargs": KWARGS, "n_envs": 4}
+    right = [*args, "--out", str(tmp_path / "a"), "--expect-sha256", own]
+    assert parity_data.main(right, **tiny) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["sha256"] == own and line["matches"] and line["transitions"] == N
+    wrong = [*args, "--out", str(tmp_path / "b"), "--expect-sha256", "0" * 64]
+    assert parity_data.main(wrong, **tiny) == 1
+    with pytest.raises(SystemExit, match="expected no dataset"):
+        parity_data.main([*args, "--out", str(tmp_path / "a")], **tiny)
+
+
+def test_snapshot_episodes_names_a_missing_snapshot(built):
+    root, _ = built
+    with pytest.raises(BuildError, match="snapshot at step 150.*actor-000000400"):
+        recipe.snapshot_episodes(ENV, 150, out=root, sac_steps=400, random_steps=100,
+                                 eval_every=100, eval_episodes=2, env_kwargs=KWARGS)  # fmt: skip

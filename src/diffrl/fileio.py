@@ -6,6 +6,7 @@ directory, is flushed to disk, and replaces the target with one rename.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -77,3 +78,12 @@ def claim_record(path: Path, record: Any) -> Any | None:
         return None
     have = json.loads(path.read_text())
     return None if have == want else have
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes (hex), read in blocks: datasets are gigabytes."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -245,6 +245,42 @@ def build_datasets(
     ]
 
 
+def snapshot_episodes(
+    env_id: str,
+    snapshot_step: int,
+    out: str | os.PathLike[str] | None = None,
+    sac_steps: int = DEFAULT_SAC_STEPS,
+    seed: int = 0,
+    transitions: int = DEFAULT_TRANSITIONS,
+    env_kwargs: dict[str, Any] | None = None,
+    n_envs: int = 16,
+    **train_overrides: Any,
+) -> list[collect.Episode]:
+    """The episodes the `medium` level of `build_datasets(env_id, out=out, sac_steps=...,
+    seed=..., **train_overrides)` holds if its rule picks the snapshot at `snapshot_step`, read
+    from that build's behaviour run as soon as the snapshot is saved, before the run ends.
+
+    The rule needs the final return, so the step is the caller's claim (e.g. a rebuild that
+    follows a known evaluation curve); check the result against the finished build's SHA-256."""
+    info = describe_env(env_id, env_kwargs)
+    cfg = default_train_config(sac_steps, seed, **train_overrides)
+    root = (Path(out).expanduser() if out is not None else store.default_root()).absolute()
+    work = work_dir(root, info, cfg)
+    path = behaviour.snapshot_path(work, snapshot_step)
+    if not path.is_file():
+        saved = sorted(p.name for p in path.parent.glob("actor-*.msgpack"))
+        raise BuildError(
+            f"{path}: expected the behaviour run's snapshot at step {snapshot_step}, found "
+            f"{len(saved)} snapshots ({', '.join(saved[-3:]) or 'none'}); is the build running "
+            f"with these settings?"
+        )
+    template = sac.init(cfg.sac, info.obs_dim, info.action_dim, jax.random.PRNGKey(0)).actor
+    medium = {"snapshot_step": snapshot_step}
+    scale = behaviour.action_scale(info)
+    builder = _LevelBuilder(info, cfg, work, scale, template, medium, transitions, n_envs)
+    return builder.episodes("medium")
+
+
 def _agentless_builder(
     info: EnvInfo,
     cfg: behaviour.TrainConfig,
