@@ -24,7 +24,10 @@ sides then use. Settings the official constructors do not take (DiffCPS's λ lea
 at 3e-5 there) keep diffrl's defaults, which equal the official values.
 
 Runs are kept under --work: a rerun skips every (implementation, seed) already finished, so a
-stopped sweep continues where it stopped. `--finished FILE` takes the run lines this script
+stopped sweep continues where it stopped. `--sides diffrl` and `--sides official` split a sweep
+between two processes on one --work (e.g. one per core): the official side of a seed starts once
+diffrl's run of that seed has written its config.json; run each side's command again with
+`--sides both` at the end for the comparison line. `--finished FILE` takes the run lines this script
 printed on another machine (or before its work folder was lost) instead of training them again:
 commit the lines of finished runs and a later session finishes the sweep. The last line per
 algorithm compares final and best returns (mean ± std over seeds) and says whether the means
@@ -391,7 +394,13 @@ def official(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     path = args.work / f"official-seed{seed}.json"
     if path.exists():
         return json.loads(path.read_text())
-    data, agent, (spec, eval_seed, episodes, cfg) = official_data(args.work / f"diffrl-seed{seed}")
+    ours_dir = args.work / f"diffrl-seed{seed}"
+    if not (ours_dir / "config.json").is_file():
+        raise SystemExit(
+            f"{ours_dir}: expected diffrl's run of seed {seed} (its config.json gives the official "
+            f"side its settings and data), found none; start the diffrl side first"
+        )
+    data, agent, (spec, eval_seed, episodes, cfg) = official_data(ours_dir)
     model, train, act = OFFICIAL[args.algo](args, data, agent, seed, cfg.steps)
     partial = args.work / f"official-seed{seed}.partial.pt"
     curve, train_s, means = resume_official(partial, model)
@@ -527,6 +536,10 @@ def main() -> None:
     p.add_argument("--finished", type=Path, default=None,
                    help="JSON lines this script printed before (e.g. committed from an earlier "
                    "machine): those runs are not trained again")  # fmt: skip
+    p.add_argument("--sides", choices=("both", "diffrl", "official"), default="both",
+                   help="train one implementation only: two processes (one per core) then "
+                   "share a seed; the official side needs diffrl's run of the seed to have "
+                   "started")  # fmt: skip
     p.add_argument("--dataset-sha256", default=None, metavar="HEX",
                    help="refuse to run unless the dataset's file has this SHA-256 "
                    "(docs/datasets.md lists the builds')")  # fmt: skip
@@ -539,6 +552,9 @@ def main() -> None:
     args.work = args.work.expanduser()
     args.work.mkdir(parents=True, exist_ok=True)
     runs = sweep(args, finished_runs(args.finished, args.algo))
+    if {r["impl"] for r in runs} != {"diffrl", "official"}:
+        print("no comparison: only one side's runs are here (--sides)", file=sys.stderr)
+        return
     print(json.dumps({"algo": args.algo, "dataset": args.dataset, **compare(runs)}), flush=True)
 
 
@@ -552,6 +568,8 @@ def sweep(args: argparse.Namespace, earlier: dict[tuple[str, int], dict]) -> lis
         for impl, train in (("diffrl", ours), ("official", official)):
             before = earlier.get((impl, seed))
             reuse = before is not None and ("official", seed) in earlier
+            if not reuse and args.sides not in ("both", impl):
+                continue  # the other process of a split sweep trains it
             result = before if reuse else train(args, seed)
             if before is not None and json.dumps(before["curve"]) != json.dumps(result["curve"]):
                 print(f"warning: {impl} seed {seed}: curve {result['curve']}, its --finished "

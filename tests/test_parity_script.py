@@ -4,6 +4,7 @@ drivers themselves need PyTorch and an official checkout: docs/results/parity.md
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import importlib.util
 import json
@@ -82,6 +83,41 @@ def test_a_sweep_on_other_transitions_is_refused(parity, tmp_path, monkeypatch):
         parity.check_dataset(spec, good)
     with pytest.raises(SystemExit, match="does not exist"):
         parity.check_dataset("minari:diffrl/hopper-v5/expert-v0", good)
+
+
+def test_split_sides_train_only_their_own_implementation(parity, monkeypatch):
+    trained = []
+
+    def side(impl):
+        def train(args, seed):
+            trained.append((impl, seed))
+            return {"impl": impl, "seed": seed, "curve": [[1, float(seed)]]}
+
+        return train
+
+    monkeypatch.setattr(parity, "ours", side("diffrl"))
+    monkeypatch.setattr(parity, "official", side("official"))
+    args = argparse.Namespace(seeds="0,1", sides="official", algo="dql")
+    runs = parity.sweep(args, {})
+    assert trained == [("official", 0), ("official", 1)]
+    assert [(r["impl"], r["seed"]) for r in runs] == trained
+    trained.clear()
+    args.sides = "diffrl"
+    parity.sweep(args, {})
+    assert trained == [("diffrl", 0), ("diffrl", 1)]
+    trained.clear()
+    args.sides = "both"  # the final pass: both sides of seed 0 finished elsewhere are reused
+    earlier = {(impl, 0): {"impl": impl, "seed": 0, "curve": [[1, 0.0]]}
+               for impl in ("diffrl", "official")}  # fmt: skip
+    runs = parity.sweep(args, earlier)
+    assert trained == [("diffrl", 1), ("official", 1)]
+    assert len(runs) == 4
+
+
+def test_the_official_side_needs_diffrls_run_of_its_seed(parity, tmp_path):
+    args = argparse.Namespace(work=tmp_path, algo="dql")
+    with pytest.raises(SystemExit, match="diffrl-seed3: expected diffrl's run .*side first"):
+        parity.official(args, 3)
 
 
 REPORT = SCRIPT.with_name("parity_report.py")
