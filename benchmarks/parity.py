@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -56,6 +55,7 @@ import numpy as np
 
 import diffrl
 from diffrl import launch, run
+from diffrl.builder import store
 from diffrl.evaluate import EnvSpec, rollout
 from diffrl.fileio import file_sha256
 from diffrl.run import read_record, run_config
@@ -498,8 +498,7 @@ def dataset_file(spec: str) -> Path:
     """The file that holds a dataset's transitions: a Minari id's `main_data.hdf5` under
     $MINARI_DATASETS_PATH (Minari's default folder without it), else the path itself."""
     if spec.startswith("minari:"):
-        root = os.environ.get("MINARI_DATASETS_PATH", "~/.minari/datasets")
-        return Path(root).expanduser() / spec.removeprefix("minari:") / "data" / "main_data.hdf5"
+        return store.main_data_file(store.resolve_root(None), spec.removeprefix("minari:"))
     return Path(spec).expanduser()
 
 

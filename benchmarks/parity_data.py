@@ -59,7 +59,7 @@ def write_medium(args: argparse.Namespace, **build: Any) -> dict[str, Any]:
         "snapshot_step": args.snapshot_step,
     }
     store.write_dataset(out, ds_id, episodes, info, refs, note)
-    digest = file_sha256(store.dataset_dir(out, ds_id) / "data" / "main_data.hdf5")
+    digest = file_sha256(store.main_data_file(out, ds_id))
     return {
         "dataset": f"minari:{ds_id}",
         "root": str(out),

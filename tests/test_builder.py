@@ -348,8 +348,7 @@ def test_parity_data_writes_the_builds_medium_from_its_snapshot(built, tmp_path,
     spec.loader.exec_module(parity_data)
     root, _ = built
     step = build_record(root, "medium")["medium"]["snapshot_step"]
-    own = file_sha256(store.dataset_dir(root, dataset_id(ENV, "medium")) / "data"
-                             / "main_data.hdf5")  # fmt: skip
+    own = file_sha256(store.main_data_file(root, dataset_id(ENV, "medium")))
     args = ["--env", ENV, "--sac-steps", "400", "--eval-every", "100", "--transitions", str(N),
             "--build-out", str(root), "--snapshot-step", str(step), "--ref-min", "0",
             "--ref-max", "10"]  # fmt: skip

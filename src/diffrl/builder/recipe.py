@@ -231,7 +231,7 @@ def build_datasets(
     info = describe_env(env_id, env_kwargs)
     cfg = default_train_config(sac_steps, seed, **train_overrides)
     cfg.check()
-    root = (Path(out).expanduser() if out is not None else store.default_root()).absolute()
+    root = store.resolve_root(out)
     work = work_dir(root, info, cfg)
     refs, builder, sizes = None, None, (transitions, n_envs, ref_episodes)
     if not set(levels) & set(AGENT_LEVELS):
@@ -264,7 +264,7 @@ def snapshot_episodes(
     follows a known evaluation curve); check the result against the finished build's SHA-256."""
     info = describe_env(env_id, env_kwargs)
     cfg = default_train_config(sac_steps, seed, **train_overrides)
-    root = (Path(out).expanduser() if out is not None else store.default_root()).absolute()
+    root = store.resolve_root(out)
     work = work_dir(root, info, cfg)
     path = behaviour.snapshot_path(work, snapshot_step)
     if not path.is_file():

@@ -40,11 +40,16 @@ def default_root() -> Path:
     return Path(env).expanduser() if env else Path("~/.minari/datasets").expanduser()
 
 
+def resolve_root(root: str | os.PathLike[str] | None) -> Path:
+    """`root` made absolute, or Minari's local root when None (Minari joins a relative root
+    with itself when it measures the files)."""
+    return (Path(root).expanduser() if root is not None else default_root()).absolute()
+
+
 @contextlib.contextmanager
 def minari_root(root: str | os.PathLike[str] | None) -> Iterator[Path]:
     """Point Minari at `root` (it reads $MINARI_DATASETS_PATH on every call) for a block."""
-    # absolute: Minari joins a relative root with itself when it measures the files
-    path = (Path(root).expanduser() if root is not None else default_root()).absolute()
+    path = resolve_root(root)
     old = os.environ.get(DATASETS_PATH_ENV)
     os.environ[DATASETS_PATH_ENV] = str(path)
     try:
@@ -58,6 +63,11 @@ def minari_root(root: str | os.PathLike[str] | None) -> Iterator[Path]:
 
 def dataset_dir(root: Path, ds_id: str) -> Path:
     return Path(root) / ds_id
+
+
+def main_data_file(root: Path, ds_id: str) -> Path:
+    """The HDF5 file that holds a dataset's transitions (what a build's SHA-256 names)."""
+    return dataset_dir(root, ds_id) / "data" / "main_data.hdf5"
 
 
 def read_metadata(root: Path, ds_id: str) -> dict[str, Any] | None:
