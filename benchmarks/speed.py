@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from startup import cpu_model
 
+from diffrl import nets
 from diffrl.acting import make_act_fn, make_fixed_act_fn
 from diffrl.agents import get_agent
 from diffrl.agents.api import ActionChoice, Batch, Spec
@@ -79,15 +80,80 @@ def time_action(
         act = lambda _, obs, key, index: fixed(obs, key, index)  # noqa: E731
     else:
         act = make_act_fn(module, cfg, spec, choice)
+    return median_call_ms(lambda obs, key, index: act(state, obs, key, index), obs_dim, calls)
+
+
+def median_call_ms(fn, obs_dim: int, calls: int) -> float:
+    """Median wall time in ms of `fn(obs, key, index)` on one state, to the result on the host."""
     obs = jnp.zeros((1, obs_dim), jnp.float32)
     key = jax.random.PRNGKey(2)
-    np.asarray(act(state, obs, key, 0))  # compile
+    np.asarray(fn(obs, key, 0))  # compile
     times = []
     for i in range(calls):
         t0 = time.perf_counter()
-        np.asarray(act(state, obs, key, i + 1))
+        np.asarray(fn(obs, key, i + 1))
         times.append(time.perf_counter() - t0)
     return 1000.0 * statistics.median(times)
+
+
+def latency_part_fns(module, cfg, spec: Spec) -> dict:
+    """The batch-1 call of a loaded DDPM policy and three calls that each do only part of its
+    work, with the same signature and the same parameters compiled in: `call_floor` (a jitted
+    call that does almost nothing: dispatch and transfer), `rng` (the key fold and the chain's
+    normal draws), `denoiser_trunk` (the N denoiser trunk calls of the chain, no RNG)."""
+    state = module.init(cfg, spec, jax.random.PRNGKey(0))
+    actor, a_dim, n = state.actor, spec.action_dim, cfg.n_steps
+
+    def floor(obs, key, index):
+        return obs[:, :a_dim] + (key[0] + index).astype(jnp.float32)
+
+    def rng(obs, key, index):
+        draws = jax.random.normal(jax.random.fold_in(key, index), (n + 1, 1, a_dim))
+        return draws.sum(0) + obs[:, :a_dim]
+
+    def trunk(obs, key, index):
+        x, features = obs[:, :a_dim], nets.denoiser_state_features(actor, obs, a_dim)
+        for _ in range(n):
+            x = nets.denoiser_trunk(actor, x, features)
+        return x
+
+    fixed = make_fixed_act_fn(module, cfg, spec, ActionChoice(), state)
+    parts = {"call_floor": jax.jit(floor), "rng": jax.jit(rng), "denoiser_trunk": jax.jit(trunk)}
+    return {**parts, "loaded": fixed}
+
+
+def trunk_flops(actor, action_dim: int, n_steps: int) -> int:
+    """Multiply-adds ×2 of the chain's N trunk calls on one row (the first layer's x rows only)."""
+    trunk = actor["trunk"]
+    shapes = [trunk[f"l{i}"]["w"].shape for i in range(len(trunk))]
+    per_call = 2 * action_dim * shapes[0][1] + sum(2 * i * o for i, o in shapes[1:])
+    return n_steps * per_call
+
+
+def latency_parts(algo: str, args: argparse.Namespace) -> dict:
+    """Where a loaded DDPM policy's batch-1 call spends its time: each part's median over
+    `--latency-rounds` alternating rounds (ms), the rest, and the trunk's arithmetic rate."""
+    module = get_agent(algo)
+    cfg, spec = module.Config(), Spec(args.obs, args.act, 1.0)
+    fns = latency_part_fns(module, cfg, spec)
+    rounds: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(args.latency_rounds):
+        for name, fn in fns.items():
+            rounds[name].append(median_call_ms(fn, args.obs, args.calls))
+    ms = {name: statistics.median(v) for name, v in rounds.items()}
+    actor = module.init(cfg, spec, jax.random.PRNGKey(0)).actor
+    flops = trunk_flops(actor, args.act, cfg.n_steps)
+    trunk_only = ms["denoiser_trunk"] - ms["call_floor"]
+    rate = flops / (trunk_only * 1e-3) / 1e9 if trunk_only > 0 else None
+    return {
+        "algo": algo, "kind": "latency_parts", "calls": args.calls,
+        "ms": {name: round(v, 4) for name, v in ms.items()},
+        "ms_rounds": {name: [round(x, 4) for x in v] for name, v in rounds.items()},
+        "rest_ms": round(ms["loaded"] - ms["rng"] - ms["denoiser_trunk"] + ms["call_floor"], 4),
+        "trunk_mflop": round(flops / 1e6, 3),
+        "trunk_gflop_per_s": None if rate is None else round(rate, 1),
+        "cpu": cpu_model(),
+    }  # fmt: skip
 
 
 def pretraining_rates(module, cfg, spec: Spec, data: Batch, args: argparse.Namespace) -> dict:
@@ -268,14 +334,21 @@ def make_parser() -> argparse.ArgumentParser:
         help="only time batch-1 actions: the evaluation's and a loaded policy's call, "
         "alternating in one process, this many rounds",
     )
+    p.add_argument(
+        "--latency-parts",
+        action="store_true",
+        help="with --latency-rounds: split a loaded DDPM policy's batch-1 call (dql, diffcps, "
+        "diffbc) into the call floor, the RNG and the denoiser trunk",
+    )
     return p
 
 
 def main() -> None:
     args = make_parser().parse_args()
     if args.latency_rounds:
+        measure_latency = latency_parts if args.latency_parts else latency_rounds
         for algo in args.algo.split(","):
-            print(json.dumps(latency_rounds(algo.strip(), args)), flush=True)
+            print(json.dumps(measure_latency(algo.strip(), args)), flush=True)
         return
     if args.seeds:
         for algo in args.algo.split(","):
