@@ -32,6 +32,8 @@ printed on another machine (or before its work folder was lost) instead of train
 commit the lines of finished runs and a later session finishes the sweep. The last line per
 algorithm compares final and best returns (mean ± std over seeds) and says whether the means
 differ by less than the larger of the two seed standard deviations.
+It also carries Welch's two-sided t-test of the final returns (p and the 95 % interval of the
+difference).
 
 For the diffusion algorithms each run line also carries `train_means`: per evaluation window,
 the means of the training quantities both sides compute alike (TRAIN_METRICS: the BC loss, the
@@ -478,7 +480,21 @@ def compare(runs: list[dict[str, Any]]) -> dict[str, Any]:
     spread = max(a["final_std"], b["final_std"])
     line["final_difference"] = a["final_mean"] - b["final_mean"]
     line["within_seed_spread"] = abs(line["final_difference"]) <= spread
+    line["welch"] = welch_test(a["final_per_seed"], b["final_per_seed"])
     return line
+
+
+def welch_test(ours: list[float], theirs: list[float]) -> dict[str, Any] | None:
+    """Welch's two-sided t-test of two sets of final returns and the 95 % confidence interval of
+    the difference of their means; None with fewer than two seeds a side or no spread at all."""
+    if min(len(ours), len(theirs)) < 2 or statistics.pstdev([*ours, *theirs]) == 0:
+        return None
+    from scipy import stats  # a dependency of jax itself
+
+    result = stats.ttest_ind(ours, theirs, equal_var=False)
+    ci = result.confidence_interval(0.95)
+    return {"t": float(result.statistic), "df": float(result.df), "p": float(result.pvalue),
+            "ci95": [float(ci.low), float(ci.high)]}  # fmt: skip
 
 
 def seed_means(per_seed: list[list[dict[str, float | None]]]) -> list[dict[str, float | None]]:

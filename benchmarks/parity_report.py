@@ -104,6 +104,11 @@ def report(algo: str, runs: dict[tuple[str, int], dict[str, Any]], per_seed: boo
         out.append("")
     verdict = "within" if line["within_seed_spread"] else "**not within**"
     out += [f"difference {line['final_difference']:.1f}: {verdict} the seeds' spread", ""]
+    if line["welch"]:
+        w = line["welch"]
+        out += [f"Welch's t-test of the final means: p = {w['p']:.3f} (t = {w['t']:.2f}, "
+                f"df = {w['df']:.1f}; 95 % CI of the difference {w['ci95'][0]:.1f} to "
+                f"{w['ci95'][1]:.1f})", ""]  # fmt: skip
     steps = [step for step, _ in runs[("diffrl", both[0])]["curve"]]
     table = window_table(line["diffrl"]["train_means"], line["official"]["train_means"], steps)
     if table:

@@ -173,3 +173,20 @@ def test_report_names_the_broken_line(tmp_path):
     done = _report(tmp_path, [_run_line("diffrl", 0, [1], [0.1]), '{"kind": "run", "algo"'])
     assert done.returncode != 0
     assert "runs.jsonl:2: not a JSON line" in done.stderr
+
+
+def test_report_gives_welchs_test_of_the_final_means(tmp_path):
+    finals = {"diffrl": [1, 2, 3], "official": [4, 5, 6]}
+    lines = [
+        _run_line(impl, s, [v], [0.1]) for impl, vs in finals.items() for s, v in enumerate(vs)
+    ]
+    out = _report(tmp_path, lines).stdout
+    # t = (2 − 5)/√(1/3 + 1/3) = −3.674; Welch's df = 4 for equal variances and n = 3 a side;
+    # two-sided p of t(4) at 3.674 = 0.021; CI −3 ± t₀.₉₇₅(4) = 2.776 × 0.8165 = −3 ± 2.267
+    expected = "p = 0.021 (t = -3.67, df = 4.0; 95 % CI of the difference -5.3 to -0.7)"
+    assert f"Welch's t-test of the final means: {expected}" in out
+    # one seed a side: no test
+    one = _report(
+        tmp_path, [_run_line("diffrl", 0, [1], [0.1]), _run_line("official", 0, [4], [0.1])]
+    )
+    assert "difference -3.0" in one.stdout and "Welch" not in one.stdout
