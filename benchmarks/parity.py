@@ -463,11 +463,13 @@ def resume_official(path: Path, model: Any) -> tuple[list, float, list]:
     return curve, state["train_s"], means
 
 
-def compare(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    line: dict[str, Any] = {"kind": "comparison"}
+def compare(runs: list[dict[str, Any]], last: int = 1) -> dict[str, Any]:
+    """Final returns (with `last` > 1: each seed's mean of its last `last` evaluations), best
+    returns and training quantities of both sides, and whether the final means part."""
+    line: dict[str, Any] = {"kind": "comparison", "final_evaluations": last}
     for impl in ("diffrl", "official"):
         mine = [r for r in runs if r["impl"] == impl]
-        final = [r["curve"][-1][1] for r in mine]
+        final = [statistics.fmean(v for _, v in r["curve"][-last:]) for r in mine]
         best = [max(v for _, v in r["curve"]) for r in mine]
         line[impl] = {
             "final_mean": statistics.fmean(final),

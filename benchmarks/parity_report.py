@@ -90,23 +90,27 @@ def window_table(ours: list[dict], theirs: list[dict], steps: list[int]) -> list
     return rows
 
 
-def report(algo: str, runs: dict[tuple[str, int], dict[str, Any]], per_seed: bool) -> list[str]:
+def report(
+    algo: str, runs: dict[tuple[str, int], dict[str, Any]], per_seed: bool, last: int = 1
+) -> list[str]:
     parity = _parity_module()
     both = sorted(s for impl, s in runs if impl == "diffrl" and ("official", s) in runs)
     out = [f"### {algo}", "", *seed_table(runs), ""]
     if not both:
         return [*out, "No seed has finished on both sides yet.", ""]
-    line = parity.compare([runs[(impl, s)] for s in both for impl in ("diffrl", "official")])
+    line = parity.compare([runs[(impl, s)] for s in both for impl in ("diffrl", "official")], last)
+    score = "final" if last == 1 else f"mean of the last {last} evaluations"
     for impl in ("diffrl", "official"):
         r = line[impl]
-        out.append(f"{impl}: final {r['final_mean']:.1f} ± {r['final_std']:.1f} "
+        out.append(f"{impl}: {score} {r['final_mean']:.1f} ± {r['final_std']:.1f} "
                    f"(n={len(both)}), best {r['best_mean']:.1f}")  # fmt: skip
         out.append("")
     verdict = "within" if line["within_seed_spread"] else "**not within**"
     out += [f"difference {line['final_difference']:.1f}: {verdict} the seeds' spread", ""]
     if line["welch"]:
         w = line["welch"]
-        out += [f"Welch's t-test of the final means: p = {w['p']:.3f} (t = {w['t']:.2f}, "
+        which = "final" if last == 1 else "seeds'"
+        out += [f"Welch's t-test of the {which} means: p = {w['p']:.3f} (t = {w['t']:.2f}, "
                 f"df = {w['df']:.1f}; 95 % CI of the difference {w['ci95'][0]:.1f} to "
                 f"{w['ci95'][1]:.1f})", ""]  # fmt: skip
     steps = [step for step, _ in runs[("diffrl", both[0])]["curve"]]
@@ -126,6 +130,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", type=Path, help="JSON lines printed by benchmarks/parity.py")
     p.add_argument("--per-seed", action="store_true", help="each seed's window table too")
+    p.add_argument("--last", type=int, default=1, metavar="K",
+                   help="score each seed by the mean of its last K evaluations (default 1: the "
+                        "final one)")  # fmt: skip
     args = p.parse_args()
     if not args.runs.is_file():
         p.error(f"{args.runs}: no such file")
@@ -133,7 +140,7 @@ def main() -> None:
     if not runs:
         raise SystemExit(f"{args.runs}: no run lines (kind 'run') in it")
     for algo in sorted(runs):
-        print("\n".join(report(algo, runs[algo], args.per_seed)))
+        print("\n".join(report(algo, runs[algo], args.per_seed, args.last)))
 
 
 if __name__ == "__main__":

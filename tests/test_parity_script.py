@@ -190,3 +190,19 @@ def test_report_gives_welchs_test_of_the_final_means(tmp_path):
         tmp_path, [_run_line("diffrl", 0, [1], [0.1]), _run_line("official", 0, [4], [0.1])]
     )
     assert "difference -3.0" in one.stdout and "Welch" not in one.stdout
+
+
+def test_report_can_score_each_seed_by_its_last_evaluations(tmp_path):
+    lines = [
+        _run_line("diffrl", 0, [100, 300], [0.1, 0.1]),
+        _run_line("official", 0, [300, 200], [0.1, 0.1]),
+        _run_line("diffrl", 1, [200, 500], [0.1, 0.1]),
+        _run_line("official", 1, [400, 300], [0.1, 0.1]),
+    ]
+    out = _report(tmp_path, lines, "--last", "2").stdout
+    # per seed: diffrl (100+300)/2 = 200 and (200+500)/2 = 350; official 250 and 350
+    assert "diffrl: mean of the last 2 evaluations 275.0 ± 75.0 (n=2)" in out
+    assert "official: mean of the last 2 evaluations 300.0 ± 50.0 (n=2)" in out
+    assert "difference -25.0: within the seeds' spread" in out
+    # the final evaluations alone part by 150 (400 against 250)
+    assert "difference 150.0: **not within**" in _report(tmp_path, lines).stdout
