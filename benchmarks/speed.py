@@ -96,12 +96,11 @@ def median_call_ms(fn, obs_dim: int, calls: int) -> float:
     return 1000.0 * statistics.median(times)
 
 
-def latency_part_fns(module, cfg, spec: Spec) -> dict:
+def latency_part_fns(module, cfg, spec: Spec, state) -> dict:
     """The batch-1 call of a loaded DDPM policy and three calls that each do only part of its
     work, with the same signature and the same parameters compiled in: `call_floor` (a jitted
     call that does almost nothing: dispatch and transfer), `rng` (the key fold and the chain's
     normal draws), `denoiser_trunk` (the N denoiser trunk calls of the chain, no RNG)."""
-    state = module.init(cfg, spec, jax.random.PRNGKey(0))
     actor, a_dim, n = state.actor, spec.action_dim, cfg.n_steps
 
     def floor(obs, key, index):
@@ -135,14 +134,14 @@ def latency_parts(algo: str, args: argparse.Namespace) -> dict:
     `--latency-rounds` alternating rounds (ms), the rest, and the trunk's arithmetic rate."""
     module = get_agent(algo)
     cfg, spec = module.Config(), Spec(args.obs, args.act, 1.0)
-    fns = latency_part_fns(module, cfg, spec)
+    state = module.init(cfg, spec, jax.random.PRNGKey(0))
+    fns = latency_part_fns(module, cfg, spec, state)
     rounds: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(args.latency_rounds):
         for name, fn in fns.items():
             rounds[name].append(median_call_ms(fn, args.obs, args.calls))
     ms = {name: statistics.median(v) for name, v in rounds.items()}
-    actor = module.init(cfg, spec, jax.random.PRNGKey(0)).actor
-    flops = trunk_flops(actor, args.act, cfg.n_steps)
+    flops = trunk_flops(state.actor, args.act, cfg.n_steps)
     trunk_only = ms["denoiser_trunk"] - ms["call_floor"]
     rate = flops / (trunk_only * 1e-3) / 1e9 if trunk_only > 0 else None
     return {
