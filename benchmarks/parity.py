@@ -488,8 +488,11 @@ def compare(runs: list[dict[str, Any]], last: int = 1) -> dict[str, Any]:
 
 def welch_test(ours: list[float], theirs: list[float]) -> dict[str, Any] | None:
     """Welch's two-sided t-test of two sets of final returns and the 95 % confidence interval of
-    the difference of their means; None with fewer than two seeds a side or no spread at all."""
-    if min(len(ours), len(theirs)) < 2 or statistics.pstdev([*ours, *theirs]) == 0:
+    the difference of their means; None with fewer than two seeds a side or no spread within
+    either side (the test's standard error is then 0 and t infinite)."""
+    if min(len(ours), len(theirs)) < 2:
+        return None
+    if statistics.variance(ours) == statistics.variance(theirs) == 0:
         return None
     from scipy import stats  # a dependency of jax itself
 

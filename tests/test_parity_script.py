@@ -190,6 +190,14 @@ def test_report_gives_welchs_test_of_the_final_means(tmp_path):
         tmp_path, [_run_line("diffrl", 0, [1], [0.1]), _run_line("official", 0, [4], [0.1])]
     )
     assert "difference -3.0" in one.stdout and "Welch" not in one.stdout
+    # no spread within either side: no test (t would be infinite), the spread rule still reads
+    flat = [
+        _run_line(impl, s, [v], [0.1])
+        for s in (0, 1)
+        for impl, v in (("diffrl", 1), ("official", 2))
+    ]
+    out = _report(tmp_path, flat).stdout
+    assert "difference -1.0: **not within**" in out and "Welch" not in out
 
 
 def test_report_can_score_each_seed_by_its_last_evaluations(tmp_path):
