@@ -34,6 +34,7 @@ import numpy as np
 from diffrl.agents import dtql
 from diffrl.agents.api import Batch, Spec
 from diffrl.data import load_dataset
+from diffrl.run.loop import device_data
 
 # the official Critic's nn.Sequential indices: Linear layers of a Q head, its LayerNorms, V's
 Q_LINEAR, Q_NORM, V_LINEAR = (0, 3, 6, 9), (1, 4, 7), (0, 2, 4, 6)
@@ -85,14 +86,12 @@ def max_weight_gap(params: dict[str, Any], critic: Any) -> float:
 
 
 def transitions(spec: str) -> dict[str, np.ndarray]:
-    data = load_dataset(spec)
-    return {
-        "obs": np.asarray(data.observations, np.float32),
-        "act": np.asarray(data.actions, np.float32),
-        "rew": np.asarray(data.rewards, np.float32),
-        "next": np.asarray(data.next_observations, np.float32),
-        "not_done": 1.0 - np.asarray(data.terminals, np.float32),
-    }
+    """The arrays the training loop samples from (`device_data`: not_done from the terminals),
+    as NumPy for both sides."""
+    data = device_data(load_dataset(spec))
+    names = {"obs": "observations", "act": "actions", "rew": "rewards",
+             "next": "next_observations", "not_done": "not_done"}  # fmt: skip
+    return {short: np.asarray(getattr(data, name), np.float32) for short, name in names.items()}
 
 
 def main() -> None:
