@@ -227,12 +227,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
         algos, datasets, seeds, args.steps, args.eval_every, args.eval_episodes, args.mode,
         parse_set(args.set or []), _presets(args.preset, len(datasets)),
     )  # fmt: skip
+    if args.report and not (Path(args.out) / "runs").is_dir():
+        raise SystemExit(f"diffrl bench --report: {Path(args.out) / 'runs'} does not exist; "
+                         "expected the --out of a sweep that has run")  # fmt: skip
     print(f"{len(jobs)} jobs ({len(algos)} algorithms x {len(datasets)} datasets x "
           f"{len(seeds)} seeds) -> {args.out}")  # fmt: skip
     rows = bench.bench(jobs, Path(args.out), algos, datasets, args.address, args.cpus_per_job,
-                       vmap_seeds=args.vmap_seeds)  # fmt: skip
-    failed = sum(r["status"] != "ok" for r in rows)
-    print(f"wrote {Path(args.out) / 'results.md'} and results.csv; {failed} failed job(s)")
+                       vmap_seeds=args.vmap_seeds, report_only=args.report)  # fmt: skip
+    failed = sum(r["status"] == "failed" for r in rows)
+    finished = sum(r["status"] == "ok" for r in rows)
+    print(f"wrote {Path(args.out) / 'results.md'} and results.csv; {finished} of {len(rows)} "
+          f"job(s) finished, {failed} failed")  # fmt: skip
     return 1 if failed else 0
 
 
@@ -363,6 +368,11 @@ def _add_bench_parser(sub: SubParsers) -> None:
         "--vmap-seeds", dest="vmap_seeds", action="store_true",
         help="train the seeds of each algorithm and dataset as one vmapped program (one task "
         "per group; on a GPU N seeds cost little more than one)",
+    )  # fmt: skip
+    r.add_argument(
+        "--report", action="store_true",
+        help="train nothing: write the tables from the jobs that have finished so far and list "
+        "the others (safe while the sweep runs)",
     )  # fmt: skip
     r.add_argument("--out", default="runs/bench", help="output directory (default runs/bench)")
     r.set_defaults(func=cmd_bench)

@@ -9,7 +9,8 @@ local Ray instance by default, an existing cluster with `--address`.
 After the jobs, `OUT/results.csv` (one row per job), `OUT/results.md` (normalised score mean ± std
 over seeds for the final, best-during-training and offline-selected evaluations, side by side,
 with the exact command on top and failed jobs listed with their error) and one learning-curve PNG
-per dataset (`OUT/curves-<dataset>.png`) are written.
+per dataset (`OUT/curves-<dataset>.png`) are written. `--report` writes them from the jobs
+that have finished so far, training nothing.
 """
 
 from __future__ import annotations
@@ -62,11 +63,18 @@ def bench(
     command: str | None = None,
     log: Callable[[str], Any] = print,
     vmap_seeds: bool = False,
+    report_only: bool = False,
 ) -> list[dict]:
-    """Run (or skip) every job, then write results.csv, results.md and the curves."""
+    """Run (or skip) every job, then write results.csv, results.md and the curves.
+
+    With `report_only`, train nothing and start no Ray: the tables cover the jobs that have
+    finished and list the others as not finished (safe beside a sweep that is running)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    statuses = run_jobs(jobs, out, address, cpus_per_job, log, vmap_seeds)
+    if report_only:
+        statuses = [{"status": "not run"} for _ in jobs]
+    else:
+        statuses = run_jobs(jobs, out, address, cpus_per_job, log, vmap_seeds)
     rows = collect(jobs, out, statuses)
     command = command or " ".join(shlex.quote(a) for a in ["diffrl", *sys.argv[1:]])
     write_csv(rows, out / "results.csv")

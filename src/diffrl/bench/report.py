@@ -39,6 +39,9 @@ def collect(jobs: list[Job], out: Path, statuses: list[dict]) -> list[dict[str, 
                 row[f"{rule}_step"] = entry.get("step")
             row.update(run_cost(read_records(job.run_dir(out) / "metrics.jsonl")))
             row["status"] = "ok"
+        elif status.get("status") == "not run":  # `--report`: nothing was trained this time
+            row["status"] = "unfinished"
+            row["reached_step"] = _reached_step(job.run_dir(out) / "metrics.jsonl")
         else:
             row["status"] = "failed"
             row["error"] = status.get("error", "no summary.json")
@@ -46,6 +49,19 @@ def collect(jobs: list[Job], out: Path, statuses: list[dict]) -> list[dict[str, 
         row["node"] = status.get("node", "")  # the Ray node that ran (or skipped) it this time
         rows.append(row)
     return rows
+
+
+def _reached_step(metrics: Path) -> int | None:
+    """The last step an unfinished run logged (None before its first record). A sweep may be
+    appending to the file right now, so a half-written last line is skipped."""
+    step = None
+    if metrics.exists():
+        for line in metrics.read_text().splitlines():
+            try:
+                step = json.loads(line)["step"]
+            except (ValueError, KeyError, TypeError):
+                continue
+    return step
 
 
 def run_cost(records: list[dict]) -> dict[str, float]:
@@ -67,7 +83,7 @@ def run_cost(records: list[dict]) -> dict[str, float]:
 CSV_FIELDS = (
     "algo", "dataset", "seed", "status", "steps", "preset", "mode",
     *(f"{r}_{k}" for r in RULES for k in ("score", "step")),
-    "train_seconds", "eval_seconds", "run_dir", "node", "error",
+    "train_seconds", "eval_seconds", "run_dir", "node", "reached_step", "error",
 )  # fmt: skip
 
 
@@ -123,11 +139,42 @@ def results_markdown(rows: list[dict], command: str, algos: list[str], datasets:
                 f"| {dataset_slug(d)} | {a} | {' | '.join(cells)} | {len(ok)} | "
                 f"{', '.join(map(str, steps)) or '–'} | {' | '.join(cost)} |"
             )
-    failed = [r for r in rows if r["status"] != "ok"]
+    lines += _per_seed_table(rows, algos, datasets)
+    failed = [r for r in rows if r["status"] == "failed"]
     if failed:
         lines += ["", "## Failed jobs", ""]
         lines += [f"- {r['algo']} {r['dataset']} seed {r['seed']}: {r['error']}" for r in failed]
+    unfinished = [r for r in rows if r["status"] == "unfinished"]
+    if unfinished:
+        lines += ["", f"## Not finished ({len(unfinished)} of {len(rows)} jobs)", ""]
+        lines += [f"- {r['algo']} {r['dataset']} seed {r['seed']}: {_progress(r)}"
+                  for r in unfinished]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _per_seed_table(rows: list[dict], algos: list[str], datasets: list[str]) -> list[str]:
+    """Each rule's score per seed, in seed order, for every cell with a finished seed."""
+    lines = ["", "## Per seed", "",
+             "| dataset | algorithm | seeds | " + " | ".join(COLUMNS[2:6]) + " |",
+             "|---" * 7 + "|"]  # fmt: skip
+    for d in datasets:
+        for a in algos:
+            ok = sorted((r for r in rows if r["dataset"] == d and r["algo"] == a
+                         and r["status"] == "ok"), key=lambda r: r["seed"])  # fmt: skip
+            if ok:
+                cells = [", ".join(_score(r[f"{rule}_score"]) for r in ok) for rule in RULES]
+                seeds = ", ".join(str(r["seed"]) for r in ok)
+                lines.append(f"| {dataset_slug(d)} | {a} | {seeds} | {' | '.join(cells)} |")
+    return lines
+
+
+def _score(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4g}"
+
+
+def _progress(row: dict) -> str:
+    step = row.get("reached_step")
+    return "not started" if step is None else f"interrupted or running, at step {step}"
 
 
 def plot_curves(rows: list[dict], out: Path, datasets: list[str], algos: list[str]) -> list[Path]:
@@ -156,7 +203,10 @@ def plot_curves(rows: list[dict], out: Path, datasets: list[str], algos: list[st
         ax.set_title(dataset_slug(d), fontsize=9)
         ax.set_xlabel("gradient step")
         ax.set_ylabel("score (normalised return or success %)")
-        ax.legend(fontsize=7)
+        if ax.lines:
+            ax.legend(fontsize=7)
+        else:  # every job of this dataset failed or has not finished yet
+            ax.text(0.5, 0.5, "no finished run", ha="center", va="center", transform=ax.transAxes)
         fig.tight_layout()
         path = out / f"curves-{dataset_slug(d)}.png"
         fig.savefig(path, format="png", dpi=100)
