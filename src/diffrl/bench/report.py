@@ -139,7 +139,13 @@ def results_markdown(rows: list[dict], command: str, algos: list[str], datasets:
                 f"| {dataset_slug(d)} | {a} | {' | '.join(cells)} | {len(ok)} | "
                 f"{', '.join(map(str, steps)) or '–'} | {' | '.join(cost)} |"
             )
-    lines += _per_seed_table(rows, algos, datasets)
+    lines += _per_seed_table(rows, algos, datasets) + _jobs_without_results(rows)
+    return "\n".join(lines) + "\n"
+
+
+def _jobs_without_results(rows: list[dict]) -> list[str]:
+    """The failed jobs with their errors, then the unfinished ones with how far they got."""
+    lines = []
     failed = [r for r in rows if r["status"] == "failed"]
     if failed:
         lines += ["", "## Failed jobs", ""]
@@ -149,7 +155,7 @@ def results_markdown(rows: list[dict], command: str, algos: list[str], datasets:
         lines += ["", f"## Not finished ({len(unfinished)} of {len(rows)} jobs)", ""]
         lines += [f"- {r['algo']} {r['dataset']} seed {r['seed']}: {_progress(r)}"
                   for r in unfinished]  # fmt: skip
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _per_seed_table(rows: list[dict], algos: list[str], datasets: list[str]) -> list[str]:
