@@ -227,13 +227,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
         algos, datasets, seeds, args.steps, args.eval_every, args.eval_episodes, args.mode,
         parse_set(args.set or []), _presets(args.preset, len(datasets)),
     )  # fmt: skip
-    if args.report and not (Path(args.out) / "runs").is_dir():
-        raise SystemExit(f"diffrl bench --report: {Path(args.out) / 'runs'} does not exist; "
-                         "expected the --out of a sweep that has run")  # fmt: skip
     print(f"{len(jobs)} jobs ({len(algos)} algorithms x {len(datasets)} datasets x "
           f"{len(seeds)} seeds) -> {args.out}")  # fmt: skip
-    rows = bench.bench(jobs, Path(args.out), algos, datasets, args.address, args.cpus_per_job,
-                       vmap_seeds=args.vmap_seeds, report_only=args.report)  # fmt: skip
+    try:
+        rows = bench.bench(jobs, Path(args.out), algos, datasets, args.address,
+                           args.cpus_per_job, vmap_seeds=args.vmap_seeds,
+                           report_only=args.report)  # fmt: skip
+    except FileNotFoundError as exc:
+        if not args.report:
+            raise
+        raise SystemExit(f"diffrl bench --report: {exc}") from None  # a mistyped --out
     failed = sum(r["status"] == "failed" for r in rows)
     finished = sum(r["status"] == "ok" for r in rows)
     print(f"wrote {Path(args.out) / 'results.md'} and results.csv; {finished} of {len(rows)} "

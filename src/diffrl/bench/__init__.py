@@ -24,6 +24,7 @@ from typing import Any
 from diffrl.bench.jobs import Job, job_config, make_jobs, run_job, run_jobs, split_overrides
 from diffrl.bench.report import (
     CSV_FIELDS,
+    NOT_RUN,
     RULES,
     collect,
     plot_curves,
@@ -68,12 +69,16 @@ def bench(
     """Run (or skip) every job, then write results.csv, results.md and the curves.
 
     With `report_only`, train nothing and start no Ray: the tables cover the jobs that have
-    finished and list the others as not finished (safe beside a sweep that is running)."""
+    finished and list the others as not finished (safe beside a sweep that is running); an
+    `out` without run directories is refused (FileNotFoundError), as a mistyped path."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     if report_only:
-        statuses = [{"status": "not run"} for _ in jobs]
+        if not (out / "runs").is_dir():
+            raise FileNotFoundError(f"{out / 'runs'} does not exist; expected the --out of a "
+                                    "sweep that has run")  # fmt: skip
+        statuses = [{"status": NOT_RUN} for _ in jobs]
     else:
+        out.mkdir(parents=True, exist_ok=True)
         statuses = run_jobs(jobs, out, address, cpus_per_job, log, vmap_seeds)
     rows = collect(jobs, out, statuses)
     command = command or " ".join(shlex.quote(a) for a in ["diffrl", *sys.argv[1:]])

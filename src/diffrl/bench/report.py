@@ -16,6 +16,7 @@ from diffrl.fileio import write_text_atomic
 from diffrl.names import SELECTION_RULES, dataset_slug
 
 RULES = SELECTION_RULES
+NOT_RUN = "not run"  # the status of every job of a `--report`: nothing was trained this time
 COLUMNS = ("dataset", "algorithm", *(r.replace("_", "-") for r in RULES), "n", "steps",
            "train s", "eval s")  # fmt: skip
 
@@ -39,7 +40,7 @@ def collect(jobs: list[Job], out: Path, statuses: list[dict]) -> list[dict[str, 
                 row[f"{rule}_step"] = entry.get("step")
             row.update(run_cost(read_records(job.run_dir(out) / "metrics.jsonl")))
             row["status"] = "ok"
-        elif status.get("status") == "not run":  # `--report`: nothing was trained this time
+        elif status.get("status") == NOT_RUN:
             row["status"] = "unfinished"
             row["reached_step"] = _reached_step(job.run_dir(out) / "metrics.jsonl")
         else:
