@@ -1,4 +1,4 @@
-"""The `diffrl` command: demo, train, eval, info, bandit, bench, data."""
+"""The `diffrl` command: demo, train, eval, export, info, bandit, bench, data."""
 
 from __future__ import annotations
 
