@@ -101,7 +101,8 @@ def run_cell(cell: tuple[str, str, str | None], args: argparse.Namespace) -> dic
 
     algo, dataset, preset = cell
     group = args.work / "runs" / dataset_slug(dataset) / algo
-    finished = group.exists() and all((d / "summary.json").exists() for d in group.glob("seed*"))
+    seeds = [s.strip() for s in args.seeds.split(",")]
+    finished = all((group / f"seed{s}" / "summary.json").exists() for s in seeds)
     start = time.perf_counter()
     if not finished:
         argv = train_argv(algo, dataset, preset, args)
