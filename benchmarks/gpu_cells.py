@@ -103,16 +103,16 @@ def run_cell(cell: tuple[str, str, str | None], args: argparse.Namespace) -> dic
     group = args.work / "runs" / dataset_slug(dataset) / algo
     seeds = [s.strip() for s in args.seeds.split(",")]
     finished = all((group / f"seed{s}" / "summary.json").exists() for s in seeds)
-    start = time.perf_counter()
+    start, rc = time.perf_counter(), 0
     if not finished:
         argv = train_argv(algo, dataset, preset, args)
         args.work.mkdir(parents=True, exist_ok=True)
         with open(args.work / f"{dataset_slug(dataset)}-{algo}.log", "a") as log:
             with contextlib.redirect_stdout(log):  # train's summaries stay out of the JSON lines
-                diffrl_main(argv)
+                rc = diffrl_main(argv)
     line = {"algo": algo, "dataset": dataset, "preset": preset, "seeds": args.seeds}
     line["wall_s"] = round(time.perf_counter() - start, 1)
-    line["skipped"] = finished
+    line["skipped"], line["train_rc"] = finished, rc
     line["final_score"] = final_scores(group)
     if args.copy_to:
         line["copied"] = copy_finished(group, args.work, args.copy_to)

@@ -32,6 +32,7 @@ def test_cells_land_where_a_sweep_skips_and_reports_them(gpu_cells, tmp_path, ca
     assert gpu_cells["main"](cell_argv(work, dest)) == 0
     (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert line["copied"] == ["seed0", "seed1"] and line["skipped"] is False
+    assert line["train_rc"] == 0
     jobs = bench.make_jobs(["dtql"], ["bandit:corners"], [0, 1], steps=40, eval_every=20,
                            sets=BENCH_TINY)  # fmt: skip
     for job in jobs:  # the sweep's own jobs, at the paths the script wrote
