@@ -98,3 +98,6 @@ def test_report_only_tables_the_finished_jobs_and_lists_the_rest(finished, tmp_p
     # a mistyped --out is refused instead of reporting an empty sweep
     with pytest.raises(SystemExit, match="does not exist"):
         main([*args[:-1], str(tmp_path / "typo")])
+    with pytest.raises(bench.NoSweepError):  # the library refuses it too, making no folder
+        bench.bench([], tmp_path / "typo2", [], [], report_only=True)
+    assert not (tmp_path / "typo2").exists()

@@ -233,10 +233,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         rows = bench.bench(jobs, Path(args.out), algos, datasets, args.address,
                            args.cpus_per_job, vmap_seeds=args.vmap_seeds,
                            report_only=args.report)  # fmt: skip
-    except FileNotFoundError as exc:
-        if not args.report:
-            raise
-        raise SystemExit(f"diffrl bench --report: {exc}") from None  # a mistyped --out
+    except bench.NoSweepError as exc:  # only --report raises it: a mistyped --out
+        raise SystemExit(f"diffrl bench --report: {exc}") from None
     failed = sum(r["status"] == "failed" for r in rows)
     finished = sum(r["status"] == "ok" for r in rows)
     print(f"wrote {Path(args.out) / 'results.md'} and results.csv; {finished} of {len(rows)} "

@@ -39,6 +39,7 @@ __all__ = [
     "CSV_FIELDS",
     "RULES",
     "Job",
+    "NoSweepError",
     "bench",
     "collect",
     "dataset_slug",
@@ -52,6 +53,10 @@ __all__ = [
     "split_overrides",
     "write_csv",
 ]
+
+
+class NoSweepError(FileNotFoundError):
+    """`--report` on an `out` that holds no sweep (no `runs/`): most likely a mistyped path."""
 
 
 def bench(
@@ -70,12 +75,12 @@ def bench(
 
     With `report_only`, train nothing and start no Ray: the tables cover the jobs that have
     finished and list the others as not finished (safe beside a sweep that is running); an
-    `out` without run directories is refused (FileNotFoundError), as a mistyped path."""
+    `out` without run directories is refused (NoSweepError), as a mistyped path."""
     out = Path(out)
     if report_only:
         if not (out / "runs").is_dir():
-            raise FileNotFoundError(f"{out / 'runs'} does not exist; expected the --out of a "
-                                    "sweep that has run")  # fmt: skip
+            raise NoSweepError(f"{out / 'runs'} does not exist; expected the --out of a sweep "
+                               "that has run")  # fmt: skip
         statuses = [{"status": NOT_RUN} for _ in jobs]
     else:
         out.mkdir(parents=True, exist_ok=True)
