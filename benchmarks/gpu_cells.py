@@ -1,15 +1,18 @@
 """Cells of a `diffrl bench` sweep trained on a lent GPU, each cell's seeds as one vmapped program.
 
-A cell is one (algorithm, dataset, preset) with all its seeds: `diffrl train --seeds 0,1,2`, whose
-run directories land in `diffrl bench`'s layout (`WORK/runs/<dataset slug>/<algo>/seed<k>`). With
+A cell is one (algorithm, dataset, preset) with all its seeds: the sweep's own jobs
+(`bench.make_jobs`, settings resolved as `diffrl bench` resolves them) trained as one vmapped
+program by the runner of `diffrl bench --vmap-seeds` (`bench.run_group`), so the run directories
+land in the sweep's layout (`WORK/runs/<dataset slug>/<algo>/seed<k>`). With
 `--copy-to OUT` the three files that `diffrl bench --report` reads of each finished seed
 (summary.json, metrics.jsonl, config.json; checkpoints stay behind, they are too large to bring
 back from a device) are copied to `OUT/runs/...`; copied into a CPU sweep's `--out`, the sweep
-skips those jobs and its report includes them. A cell already finished in WORK is skipped, an
-interrupted one resumed (`diffrl train --resume`).
+skips those jobs and its report includes them. Finished seeds in WORK are skipped, interrupted
+ones resumed (as the sweep does).
 
-Prints one JSON line per cell: algorithm, dataset, seeds, wall seconds (training and evaluation of
-all seeds together) and each seed's final score. On CPU it runs the same way (a vmapped group
+Prints one JSON line per cell: algorithm, dataset, each seed's status (trained, resumed, skipped
+or failed with its error), wall seconds (training and evaluation of all seeds together) and each
+seed's final score. On CPU it runs the same way (a vmapped group
 costs about what its seeds cost one by one there; docs/bench.md).
 
     H=minari:diffrl/hopper-v5/medium-replay-v0,hopper-medium-replay-v2
@@ -23,14 +26,14 @@ docs/results/table-100k.md ("On a lent GPU") gives the device command that carri
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import shutil
 import sys
 import time
 from pathlib import Path
 
-from diffrl.names import dataset_slug
+from diffrl.bench.jobs import Job, make_jobs, run_group, split_overrides
+from diffrl.settings import parse_assignments
 
 BENCH_FILES = ("summary.json", "metrics.jsonl", "config.json")
 
@@ -43,79 +46,60 @@ def parse_cell(text: str) -> tuple[str, str, str | None]:
     return parts[0], parts[1], parts[2] if len(parts) == 3 else None
 
 
-def cell_sets(sets: list[str], algo: str) -> list[str]:
-    """`--set algo.key=v` applies to that algorithm only (as in `diffrl bench`), `key=v` to all."""
-    chosen = []
-    for item in sets:
-        key = item.split("=", 1)[0]
-        if "." not in key:
-            chosen.append(item)
-        elif key.startswith(algo + "."):
-            chosen.append(item[len(algo) + 1 :])
-    return chosen
+def all_cell_jobs(args: argparse.Namespace) -> list[list[Job]]:
+    """The sweep's jobs of each cell, every setting checked before anything is trained. `--set`
+    is split over all the cells' algorithms as `diffrl bench` splits it over its `--algos`."""
+    cells = [parse_cell(c) for c in args.cell]
+    per_algo = split_overrides(parse_assignments(args.set), sorted({a for a, _, _ in cells}))
+    seeds = [int(s) for s in args.seeds.split(",")]
+    return [
+        make_jobs(
+            [algo],
+            [dataset],
+            seeds,
+            args.steps,
+            args.eval_every,
+            args.eval_episodes,
+            sets=per_algo[algo],
+            preset=preset,
+        )  # fmt: skip
+        for algo, dataset, preset in cells
+    ]
 
 
-def train_argv(algo: str, dataset: str, preset: str | None, args: argparse.Namespace) -> list[str]:
-    group = args.work / "runs" / dataset_slug(dataset) / algo
-    if group.exists():  # an earlier call of this script: resume what is unfinished
-        return ["train", "--resume", str(group), "--quiet"]
-    argv = ["train", "--algo", algo, "--dataset", dataset, "--seeds", args.seeds]
-    argv += ["--steps", str(args.steps), "--eval-every", str(args.eval_every)]
-    argv += ["--eval-episodes", str(args.eval_episodes), "--out", str(group), "--quiet"]
-    if preset:
-        argv += ["--preset", preset]
-    for item in cell_sets(args.set, algo):
-        argv += ["--set", item]
-    return argv
-
-
-def copy_finished(group: Path, work: Path, dest: Path) -> list[str]:
+def copy_finished(jobs: list[Job], work: Path, dest: Path) -> list[str]:
     """Copy each finished seed's report files; a file already at the destination is never
     overwritten (it is someone's result): refused with its path."""
     copied = []
-    for seed_dir in sorted(group.glob("seed*")):
-        if not (seed_dir / "summary.json").exists():
+    for job in jobs:
+        source, target = job.run_dir(work), job.run_dir(dest)
+        if not (source / "summary.json").exists():
             continue
-        target = dest / seed_dir.relative_to(work)
         clashes = [str(target / f) for f in BENCH_FILES if (target / f).exists()]
         if clashes:
             raise SystemExit(f"gpu_cells: not overwriting {', '.join(clashes)}")
         target.mkdir(parents=True, exist_ok=True)
         for name in BENCH_FILES:
-            shutil.copy2(seed_dir / name, target / name)
-        copied.append(seed_dir.name)
+            shutil.copy2(source / name, target / name)
+        copied.append(source.name)
     return copied
 
 
-def final_scores(group: Path) -> dict[str, float | None]:
-    scores = {}
-    for seed_dir in sorted(group.glob("seed*")):
-        summary = seed_dir / "summary.json"
-        final = json.loads(summary.read_text())["final"] if summary.exists() else None
-        scores[seed_dir.name] = None if final is None else final.get("score")
-    return scores
+def final_score(run_dir: Path) -> float | None:
+    summary = run_dir / "summary.json"
+    return json.loads(summary.read_text())["final"].get("score") if summary.exists() else None
 
 
-def run_cell(cell: tuple[str, str, str | None], args: argparse.Namespace) -> dict:
-    from diffrl.cli import main as diffrl_main
-
-    algo, dataset, preset = cell
-    group = args.work / "runs" / dataset_slug(dataset) / algo
-    seeds = [s.strip() for s in args.seeds.split(",")]
-    finished = all((group / f"seed{s}" / "summary.json").exists() for s in seeds)
-    start, rc = time.perf_counter(), 0
-    if not finished:
-        argv = train_argv(algo, dataset, preset, args)
-        args.work.mkdir(parents=True, exist_ok=True)
-        with open(args.work / f"{dataset_slug(dataset)}-{algo}.log", "a") as log:
-            with contextlib.redirect_stdout(log):  # train's summaries stay out of the JSON lines
-                rc = diffrl_main(argv)
-    line = {"algo": algo, "dataset": dataset, "preset": preset, "seeds": args.seeds}
+def run_cell(jobs: list[Job], args: argparse.Namespace) -> dict:
+    start = time.perf_counter()
+    statuses = run_group(jobs, str(args.work))
+    line = {"algo": jobs[0].algo, "dataset": jobs[0].dataset, "preset": jobs[0].preset}
+    line["status"] = {f"seed{j.seed}": s["status"] for j, s in zip(jobs, statuses, strict=True)}
+    line["errors"] = sorted({s["error"] for s in statuses if "error" in s})
     line["wall_s"] = round(time.perf_counter() - start, 1)
-    line["skipped"], line["train_rc"] = finished, rc
-    line["final_score"] = final_scores(group)
+    line["final_score"] = {f"seed{j.seed}": final_score(j.run_dir(args.work)) for j in jobs}
     if args.copy_to:
-        line["copied"] = copy_finished(group, args.work, args.copy_to)
+        line["copied"] = copy_finished(jobs, args.work, args.copy_to)
     return line
 
 
@@ -134,9 +118,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    cells = [parse_cell(c) for c in args.cell]  # all checked before anything is trained
-    for cell in cells:
-        print(json.dumps(run_cell(cell, args)), flush=True)
+    for jobs in all_cell_jobs(args):
+        print(json.dumps(run_cell(jobs, args)), flush=True)
     return 0
 
 
