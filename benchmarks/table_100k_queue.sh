@@ -20,26 +20,27 @@ out=${TABLE_OUT:-$HOME/diffrl-work/table-100k}
 common=(--seeds 0,1,2 --steps 100000 --eval-every 10000 --eval-episodes 10 --cpus-per-job 2)
 dtql=(--set dtql.pretrain_steps=5000)  # 5 % of the budget, as its presets' 50k of 1M
 
-cell() {  # cell ALGOS ENV LEVEL [extra bench flags]: one dataset of one env, with its preset
-  local algos=$1 env=$2 level=$3
-  shift 3
-  local prefix=${env%-v5}
-  echo "$(date -u +%FT%T) start: $algos $env $level"
-  taskset -c "$core" nice -n 10 diffrl bench --algos "$algos" \
-    --datasets "minari:diffrl/$env/$level-v0" --preset "$prefix-$level-v2" \
-    "${common[@]}" "$@" --out "$out"
+sweep() {  # sweep LABEL BENCH_FLAGS...: one subset of the table's command, pinned to this core
+  local label=$1
+  shift
+  echo "$(date -u +%FT%T) start: $label"
+  taskset -c "$core" nice -n 10 diffrl bench "$@" "${common[@]}" --out "$out"
   local rc=$?
   echo "$(date -u +%FT%T) end rc=$rc"
 }
 
+cell() {  # cell ALGOS ENV LEVEL [extra bench flags]: one dataset of one env, with its preset
+  local algos=$1 env=$2 level=$3
+  shift 3
+  sweep "$algos $env $level" --algos "$algos" --datasets "minari:diffrl/$env/$level-v0" \
+    --preset "${env%-v5}-$level-v2" "$@"
+}
+
 baselines() {  # the three baselines on one env's two datasets
   local env=$1 prefix=${1%-v5}
-  echo "$(date -u +%FT%T) start: baselines $env"
-  taskset -c "$core" nice -n 10 diffrl bench --algos bc,td3bc,iql \
+  sweep "baselines $env" --algos bc,td3bc,iql \
     --datasets "minari:diffrl/$env/medium-replay-v0,minari:diffrl/$env/medium-expert-v0" \
-    --preset "$prefix-medium-replay-v2,$prefix-medium-expert-v2" "${common[@]}" --out "$out"
-  local rc=$?
-  echo "$(date -u +%FT%T) end rc=$rc"
+    --preset "$prefix-medium-replay-v2,$prefix-medium-expert-v2"
 }
 
 if [ "$core" = 1 ]; then
